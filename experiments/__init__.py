@@ -1,0 +1,1 @@
+"""Experiments: one module per figure, installed as ``rnnntk.experiments``."""

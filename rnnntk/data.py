@@ -1,0 +1,334 @@
+"""Data (spec section 1): ergodic Markov chains ``X_0, X_1, ...`` in ``R^d`` and targets ``Y_k``.
+
+Sources (frozen dataclasses, hashable, so they are static arguments of jitted samplers):
+
+- `AR1`: ``X_{k+1} = rho X_k + sqrt(1 - rho^2) eps_{k+1}``, ``X_0 ~ N(0, I_d)`` (stationary from 0).
+- `FiniteState`: an irreducible aperiodic chain on ``m`` states with transition matrix ``P``,
+  each state embedded as a point of ``R^d``; started from the invariant law.
+- `Logistic`: ``X_{k+1} = 4 X_k (1 - X_k)`` per coordinate, optionally plus ``N(0, noise^2)``
+  and clipped to ``[0, 1]``; started from the invariant arcsine law.
+- `Npz`: a user's own ``X [K, d]`` and ``Y [K]`` from an ``.npz`` file.
+
+Targets with finite memory, ``Y_k = f*(X_k, ..., X_{k-m+1}) + noise``:
+
+- `SinLag`: ``sin(2 u . X_k) + 0.5 cos(u . X_{k-1})`` with ``u = (1, ..., 1) / sqrt(d)``.
+- `Teacher`: the output of a fixed random width-``width`` network of spec section 2 with
+  ``beta = 1/2`` (fading, infinite memory), run from zero memory over ``burn`` earlier samples.
+
+`make_dataset` draws a path and its targets from one key; the path is stationary from its first
+returned sample (samplers draw the lags a target needs before it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import (
+    ConfigError,
+    check_finite_array,
+    check_nonnegative_int,
+    check_positive_int,
+    require,
+)
+
+Array = jax.Array
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class AR1:
+    """Gaussian AR(1) chain, stationary law ``N(0, I_d)``."""
+
+    rho: float = 0.5
+
+    def __post_init__(self):
+        require(-1.0 < float(self.rho) < 1.0, "data.rho", self.rho, "a number with |rho| < 1")
+
+
+@dataclass(frozen=True)
+class FiniteState:
+    """A chain on ``states`` points of ``R^d``.
+
+    ``transition`` (``[m][m]``, rows summing to 1) and ``embedding`` (``[m][d]``) may be given;
+    otherwise both are drawn from ``seed`` (a transition matrix with all entries positive, hence
+    irreducible and aperiodic, and ``N(0, I_d)`` points).
+    """
+
+    states: int = 5
+    seed: int = 0
+    transition: tuple | None = None
+    embedding: tuple | None = None
+
+    def __post_init__(self):
+        check_positive_int(self.states, "data.states")
+        if self.transition is not None:
+            object.__setattr__(self, "transition", _as_tuple(self.transition))
+        if self.embedding is not None:
+            object.__setattr__(self, "embedding", _as_tuple(self.embedding))
+
+    def matrices(self, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(P [m, m], embedding [m, d], invariant law [m])`` in float64."""
+        m = self.states
+        rng = np.random.default_rng(self.seed)
+        if self.transition is None:
+            P = rng.exponential(size=(m, m)) + 0.05
+            P /= P.sum(axis=1, keepdims=True)
+        else:
+            P = np.asarray(self.transition, np.float64)
+            if P.shape != (m, m):
+                raise ConfigError(f"data.transition has shape {P.shape}: expected [{m}, {m}] (data.states = {m})")
+            if np.any(P < 0) or not np.allclose(P.sum(axis=1), 1.0, atol=1e-10):
+                raise ConfigError("data.transition is not stochastic: expected entries >= 0 and rows summing to 1")
+            # primitive (irreducible and aperiodic) iff P^((m-1)^2 + 1) > 0 (Wielandt)
+            Q = np.linalg.matrix_power((P > 0).astype(np.float64), (m - 1) ** 2 + 1)
+            if not np.all(Q > 0):
+                raise ConfigError("data.transition is not irreducible and aperiodic: the chain is not ergodic")
+        if self.embedding is None:
+            E = np.random.default_rng(self.seed + 1).standard_normal((m, dim))
+        else:
+            E = np.asarray(self.embedding, np.float64)
+            if E.shape != (m, dim):
+                raise ConfigError(f"data.embedding has shape {E.shape}: expected [{m}, {dim}] (states, dim)")
+        evals, evecs = np.linalg.eig(P.T)
+        v = np.real(evecs[:, np.argmin(np.abs(evals - 1.0))])
+        return P, E, v / v.sum()
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """The logistic map ``x -> 4 x (1 - x)`` per coordinate (invariant density
+    ``1 / (pi sqrt(x (1 - x)))``), optionally with additive noise and clipping to ``[0, 1]``."""
+
+    noise: float = 0.0
+
+    def __post_init__(self):
+        require(float(self.noise) >= 0.0, "data.noise", self.noise, "a number >= 0")
+
+
+@dataclass(frozen=True)
+class Npz:
+    """A user's sequence: arrays ``x_key`` (``[K, d]``) and ``y_key`` (``[K]``) in an ``.npz`` file."""
+
+    path: str
+    x_key: str = "X"
+    y_key: str = "Y"
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Read and validate ``(X [K, d], Y [K])``."""
+        path = os.path.expanduser(str(self.path))
+        if not os.path.isfile(path):
+            raise ConfigError(
+                f"data.path = {self.path!r}: no such file (expected an .npz with arrays "
+                f"{self.x_key!r} [K, d] and {self.y_key!r} [K])"
+            )
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                keys = set(f.files)
+                missing = [k for k in (self.x_key, self.y_key) if k not in keys]
+                if missing:
+                    raise ConfigError(f"data.path = {self.path!r} lacks array(s) {missing}; it holds {sorted(keys)}")
+                X, Y = np.asarray(f[self.x_key]), np.asarray(f[self.y_key])
+        except ConfigError:
+            raise
+        except Exception as e:  # not a zip / not an npz
+            raise ConfigError(f"data.path = {self.path!r} is not a readable .npz file ({e})") from None
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or X.dtype.kind not in "iuf":
+            raise ConfigError(
+                f"{self.x_key} in {self.path!r} has shape {X.shape}, dtype {X.dtype}: expected a numeric [K, d] array"
+            )
+        if Y.ndim != 1 or Y.dtype.kind not in "iuf":
+            raise ConfigError(
+                f"{self.y_key} in {self.path!r} has shape {Y.shape}, dtype {Y.dtype}: expected a numeric [K] array"
+            )
+        if Y.shape[0] != X.shape[0]:
+            raise ConfigError(
+                f"{self.x_key} has {X.shape[0]} steps but {self.y_key} has {Y.shape[0]} "
+                f"in {self.path!r}: expected the same K"
+            )
+        check_finite_array(X, f"{self.x_key} in {self.path!r}")
+        check_finite_array(Y, f"{self.y_key} in {self.path!r}")
+        return X.astype(np.float64), Y.astype(np.float64)
+
+
+def _as_tuple(a):
+    return tuple(_as_tuple(x) for x in a) if isinstance(a, (list, tuple, np.ndarray)) else float(a)
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class SinLag:
+    """``Y_k = sin(2 u . X_k) + 0.5 cos(u . X_{k-1}) + noise``, ``u = 1 / sqrt(d)``."""
+
+    noise: float = 0.0
+    lag = 1
+
+    def __post_init__(self):
+        require(float(self.noise) >= 0.0, "target.noise", self.noise, "a number >= 0")
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """A fixed random network of spec section 2 (``beta = 1/2``) as target, plus noise."""
+
+    width: int = 64
+    seed: int = 12345
+    b0: float = 0.5
+    s_w: float = 1.0
+    burn: int = 64
+    noise: float = 0.0
+
+    def __post_init__(self):
+        check_positive_int(self.width, "target.width")
+        check_nonnegative_int(self.burn, "target.burn")
+        require(float(self.noise) >= 0.0, "target.noise", self.noise, "a number >= 0")
+        from .network import check_contraction
+
+        check_contraction(self.b0)
+
+    @property
+    def lag(self) -> int:
+        return self.burn
+
+
+SOURCES = {"ar1": AR1, "finite_state": FiniteState, "logistic": Logistic, "npz": Npz}
+TARGETS = {"sin_lag": SinLag, "teacher": Teacher}
+
+
+def build_source(name: str, **options):
+    """A source from its registry name and options, with errors naming the field."""
+    require(name in SOURCES, "data.source", name, f"one of {sorted(SOURCES)}")
+    return _build(SOURCES[name], "data", options)
+
+
+def build_target(name: str, **options):
+    """A target from its registry name and options."""
+    require(name in TARGETS, "target.name", name, f"one of {sorted(TARGETS)}")
+    return _build(TARGETS[name], "target", options)
+
+
+def _build(cls, prefix, options):
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ConfigError(f"{prefix} option(s) {unknown} not understood by {cls.__name__}: expected {sorted(fields)}")
+    return cls(**options)
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@partial(jax.jit, static_argnames=("source", "length", "dim", "dtype"))
+def sample_path(key: Array, source, length: int, dim: int, dtype=jnp.float32) -> Array:
+    """A stationary path ``[length, dim]`` of a synthetic source (`AR1`, `FiniteState`, `Logistic`)."""
+    k0, k1 = jax.random.split(key)
+    if isinstance(source, AR1):
+        x0 = jax.random.normal(k0, (dim,), dtype)
+        eps = jax.random.normal(k1, (length - 1, dim), dtype)
+        a, s = jnp.asarray(source.rho, dtype), jnp.sqrt(jnp.asarray(1.0 - source.rho**2, dtype))
+
+        def ar(x, e):
+            x = a * x + s * e
+            return x, x
+
+        _, rest = jax.lax.scan(ar, x0, eps)
+        return jnp.concatenate([x0[None], rest])
+    if isinstance(source, FiniteState):
+        P, E, v = source.matrices(dim)
+        logP = jnp.log(jnp.asarray(P, dtype))
+        s0 = jax.random.choice(k0, source.states, p=jnp.asarray(v, dtype))
+
+        def fs(s, k):
+            s = jax.random.categorical(k, logP[s])
+            return s, s
+
+        _, rest = jax.lax.scan(fs, s0, jax.random.split(k1, length - 1))
+        states = jnp.concatenate([s0[None], rest])
+        return jnp.asarray(E, dtype)[states]
+    if isinstance(source, Logistic):
+        u = jax.random.uniform(k0, (dim,), dtype)
+        x0 = jnp.sin(jnp.pi * u / 2) ** 2  # arcsine law
+        eps = source.noise * jax.random.normal(k1, (length - 1, dim), dtype)
+
+        def lg(x, e):
+            x = jnp.clip(4.0 * x * (1.0 - x) + e, 0.0, 1.0)
+            return x, x
+
+        _, rest = jax.lax.scan(lg, x0, eps)
+        return jnp.concatenate([x0[None], rest])
+    raise ConfigError(f"sample_path cannot sample {type(source).__name__}: expected AR1, FiniteState or Logistic")
+
+
+def apply_target(key: Array, xs: Array, target) -> Array:
+    """Targets for a path that starts ``target.lag`` steps early: returns ``[len(xs) - lag]``."""
+    lag = target.lag
+    if isinstance(target, SinLag):
+        d = xs.shape[1]
+        u = jnp.ones((d,), xs.dtype) / jnp.sqrt(jnp.asarray(d, xs.dtype))
+        p = xs @ u
+        y = jnp.sin(2.0 * p[lag:]) + 0.5 * jnp.cos(p[lag - 1 : -1] if lag else p)
+    elif isinstance(target, Teacher):
+        from .network import init_params, predict
+
+        tp = init_params(
+            jax.random.key(target.seed), target.width, xs.shape[1], b0=target.b0, s_w=target.s_w, dtype=xs.dtype
+        )
+        y = predict(tp, xs, beta=0.5)[lag:]
+    else:
+        raise ConfigError(f"unknown target {target!r}: expected SinLag or Teacher")
+    if target.noise > 0:
+        y = y + target.noise * jax.random.normal(key, y.shape, y.dtype)
+    return y
+
+
+def make_dataset(
+    key: Array,
+    length: int,
+    *,
+    dim: int = 1,
+    source=AR1(),
+    target=SinLag(),
+    dtype=None,
+) -> tuple[Array, Array]:
+    """Draw ``(xs [length, dim], ys [length])`` from one key.
+
+    Arguments:
+        key: a PRNG key (path and target noise are derived from it).
+        length: number of samples ``K``.
+        dim: input dimension ``d`` (ignored for `Npz`, which has its own).
+        source: `AR1`, `FiniteState`, `Logistic` or `Npz`.
+        target: `SinLag` or `Teacher` (ignored for `Npz`, which has its own ``Y``).
+        dtype: floating dtype (default: JAX's default float).
+
+    Returns:
+        ``(xs, ys)``; ``ys[k]`` depends on ``xs[k], xs[k-1], ...`` (and on samples drawn before
+        ``xs[0]`` for the first ``target.lag`` steps, so the pairs are stationary).
+
+    Example:
+        >>> xs, ys = make_dataset(jax.random.key(0), 1000, dim=2, source=AR1(rho=0.8))
+    """
+    length = check_positive_int(length, "length")
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    if isinstance(source, Npz):
+        X, Y = source.load()
+        if X.shape[0] < length:
+            raise ConfigError(f"data.path = {source.path!r} holds {X.shape[0]} steps but {length} were requested")
+        return jnp.asarray(X[:length], dtype), jnp.asarray(Y[:length], dtype)
+    dim = check_positive_int(dim, "dim")
+    kp, ky = jax.random.split(key)
+    xs = sample_path(kp, source, length + target.lag, dim, dtype)
+    ys = apply_target(ky, xs, target)
+    return xs[target.lag :], ys

@@ -1,0 +1,218 @@
+"""Online training of the finite network (spec section 2), one ``lax.scan`` per chunk.
+
+One new sample per step; all parameters move simultaneously from their values before the step::
+
+    theta^i_{k+1} = theta^i_k + alpha N^{beta-2} (Y_k - yhat_k) psi^i_k
+
+(``psi = phi`` for ``rtrl``, the truncated features for ``tbptt:tau``), i.e. SGD on
+``l_k = (Y_k - yhat_k)^2 / 2`` with learning rate ``alpha N^{2 beta - 2}``. Training time is
+``t = k / N``. The memory ``S`` and the sensitivities ``J`` are carried from step to step with
+the parameters as they change.
+
+Floating point: in the kernel regime a step moves a parameter by about ``alpha N^{beta-2}``,
+which for large ``N`` is below the float32 resolution of an O(1) number. Parameters are
+therefore kept as ``theta_0 + delta``: ``theta_0`` is never written, and only the small
+displacement ``delta`` accumulates updates (`TrainState.delta`).
+
+Extension of the spec: an optional per-step learning-rate multiplier ``lr_scale [K]``
+(0 freezes the parameters for that step while the memory keeps running, which is how a
+burn-in or a replayed path is expressed; decaying schedules use it too).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._checks import ConfigError, check_beta, check_finite_array, check_positive
+from .network import (
+    Estimator,
+    Params,
+    get_activation,
+    init_sensitivities,
+    parse_grad,
+    psi_rows,
+    step,
+)
+
+Array = jax.Array
+
+
+class TrainState(NamedTuple):
+    """Everything an online run carries from one step to the next."""
+
+    delta: Params  # theta - theta_0: c [N], w [N, d], b [N]
+    S: Array  # [N]                         memory S_k
+    Jw: Array  # [N, d] or [tau, N, d]      sensitivities (buffer for tbptt:tau)
+    Jb: Array  # [N] or [tau, N]
+    step: Array  # []  int32                online steps taken
+
+
+class StepMetrics(NamedTuple):
+    """Per-step measurements returned by the scan (logging happens outside jit)."""
+
+    yhat: Array  # [K] output before the update
+    loss: Array  # [K] (Y_k - yhat_k)^2 / 2
+
+
+def _tau(est: Estimator) -> int | None:
+    return est.tau if est.kind == "tbptt" else None
+
+
+def init_state(params: Params, *, grad: str = "rtrl") -> TrainState:
+    """Zero displacement, zero memory and zero sensitivities for ``params``."""
+    est = parse_grad(grad, allow_bptt=False)
+    n, d = params.w.shape
+    dtype = params.w.dtype
+    Jw, Jb = init_sensitivities(n, d, _tau(est), dtype)
+    delta = jax.tree.map(jnp.zeros_like, params)
+    return TrainState(delta, jnp.zeros((n,), dtype), Jw, Jb, jnp.zeros((), jnp.int32))
+
+
+def current_params(params0: Params, state: TrainState) -> Params:
+    """``theta_0 + delta``."""
+    return jax.tree.map(jnp.add, params0, state.delta)
+
+
+def _online_step(params0: Params, beta, alpha, est: Estimator, act, state: TrainState, inp):
+    x, y, scale = inp
+    tau = _tau(est)
+    theta = current_params(params0, state)
+    n = theta.c.shape[-1]
+    dtype = theta.c.dtype
+    s, Jw, Jb = step(theta.w, theta.b, state.S, state.Jw, state.Jb, x, act, tau)
+    pw, pb = psi_rows(Jw, Jb, tau)
+    yhat = jnp.power(jnp.asarray(n, dtype), -beta) * jnp.dot(theta.c, s)
+    err = y - yhat
+    g = scale * alpha * jnp.power(jnp.asarray(n, dtype), beta - 2) * err
+    gc = g * theta.c
+    delta = Params(
+        state.delta.c + g * s,
+        state.delta.w + gc[:, None] * pw,
+        state.delta.b + gc * pb,
+    )
+    new = TrainState(delta, s, Jw, Jb, state.step + 1)
+    return new, StepMetrics(yhat, 0.5 * err * err)
+
+
+@partial(jax.jit, static_argnames=("est", "act"))
+def _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act):
+    dtype = params0.c.dtype
+    body = partial(_online_step, params0, jnp.asarray(beta, dtype), jnp.asarray(alpha, dtype), est, act)
+    inputs = (xs.astype(dtype), ys.astype(dtype), lr_scale.astype(dtype))
+    return jax.lax.scan(body, state, inputs)
+
+
+def _check_sequence(params: Params, xs, ys, lr_scale):
+    from .network import check_params, check_path
+
+    _, d = check_params(params)
+    xs = check_path(xs, d)
+    ys = jnp.asarray(ys)
+    if ys.ndim != 1 or ys.shape[0] != xs.shape[0]:
+        raise ConfigError(
+            f"ys has shape {tuple(ys.shape)} but xs has {xs.shape[0]} steps: expected ys [K] with K = len(xs)"
+        )
+    check_finite_array(ys, "ys")
+    if lr_scale is None:
+        lr_scale = jnp.ones(ys.shape, ys.dtype)
+    lr_scale = jnp.asarray(lr_scale)
+    if lr_scale.shape != ys.shape:
+        raise ConfigError(f"lr_scale has shape {tuple(lr_scale.shape)}: expected [K] = {tuple(ys.shape)}")
+    return xs, ys, lr_scale
+
+
+def train_steps(
+    params0: Params,
+    state: TrainState,
+    xs,
+    ys,
+    *,
+    beta: float,
+    alpha: float,
+    grad: str = "rtrl",
+    activation: str = "tanh",
+    lr_scale=None,
+    check: bool = True,
+) -> tuple[TrainState, StepMetrics]:
+    """Continue an online run by ``len(ys)`` steps (one jitted ``lax.scan``).
+
+    Arguments:
+        params0: the initial parameters ``theta_0`` (never modified).
+        state: the `TrainState` reached so far (`init_state` to start).
+        xs, ys: the next samples ``[K, d]`` and targets ``[K]``.
+        beta, alpha: output scaling exponent in ``[1/2, 1]`` and learning rate ``> 0``.
+        grad: ``"rtrl"`` or ``"tbptt:<tau>"``; must match the state's sensitivity buffer.
+        lr_scale: optional ``[K]`` multiplier of the learning rate (0 = frozen step).
+        check: validate inputs and raise on non-finite results (turn off inside ``jit``/``vmap``).
+
+    Returns:
+        ``(state, metrics)`` with per-step `StepMetrics`.
+    """
+    est = parse_grad(grad, allow_bptt=False)
+    act = get_activation(activation)
+    if check:
+        beta = check_beta(beta)
+        alpha = check_positive(alpha, "alpha")
+        xs, ys, lr_scale = _check_sequence(params0, xs, ys, lr_scale)
+        expected = init_sensitivities(*params0.w.shape, _tau(est), params0.w.dtype)[0].shape
+        if state.Jw.shape != expected:
+            raise ConfigError(
+                f"the training state holds sensitivities of shape {tuple(state.Jw.shape)} but "
+                f"grad={est.label} needs {tuple(expected)}: start it with init_state(params, grad=...)"
+            )
+    elif lr_scale is None:
+        lr_scale = jnp.ones(jnp.shape(ys), jnp.result_type(ys))
+    state, metrics = _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act)
+    if check:
+        _raise_if_nonfinite(state, metrics)
+    return state, metrics
+
+
+def _raise_if_nonfinite(state: TrainState, metrics: StepMetrics) -> None:
+    if not bool(jnp.all(jnp.isfinite(metrics.loss))):
+        k = int(jnp.argmin(jnp.isfinite(metrics.loss)))
+        raise FloatingPointError(
+            f"training produced a non-finite loss at step {k} of this chunk; lower alpha or check the data for outliers"
+        )
+    if not all(bool(jnp.all(jnp.isfinite(x))) for x in state.delta):
+        raise FloatingPointError("training produced non-finite parameters; lower alpha")
+
+
+def train_online(
+    params: Params,
+    xs,
+    ys,
+    *,
+    beta: float,
+    alpha: float,
+    grad: str = "rtrl",
+    activation: str = "tanh",
+    lr_scale=None,
+) -> Params:
+    """Run ``len(ys)`` online steps from zero memory and zero sensitivities.
+
+    Arguments:
+        params: the initial parameters ``theta_0`` (`init_params`).
+        xs: the samples ``[K, d]``; ys: the targets ``[K]``.
+        beta: output scaling exponent in ``[1/2, 1]``.
+        alpha: learning rate; the step is ``alpha N^{beta - 2} (Y_k - yhat_k) psi_k``.
+        grad: ``"rtrl"`` or ``"tbptt:<tau>"`` (``tau >= 1``).
+        lr_scale: optional ``[K]`` per-step multiplier of ``alpha`` (an extension of the spec).
+
+    Returns:
+        The trained parameters ``theta_0 + delta`` as `Params`.
+
+    Example:
+        >>> p0 = init_params(jax.random.key(0), 500, 1)
+        >>> xs, ys = make_dataset(jax.random.key(1), 2000, dim=1)
+        >>> p = train_online(p0, xs, ys, beta=0.75, alpha=1.0)
+    """
+    state = init_state(params, grad=grad)
+    state, _ = train_steps(
+        params, state, xs, ys, beta=beta, alpha=alpha, grad=grad, activation=activation, lr_scale=lr_scale
+    )
+    return current_params(params, state)
