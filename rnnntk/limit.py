@@ -21,9 +21,9 @@ The expectation over ``mu_0`` (``w ~ N(0, s_w^2 I_d)``, ``b ~ U[-b0, b0]``, ``c`
   the trapezoid rule converges geometrically; the step is chosen from the path by
   `quadrature_size` for a target relative accuracy ``tol`` (1e-10 for ``d = 1``, 1e-6 for
   ``d = 2``). Measured against a rule refined 1.6x in ``w`` and to 48 (24) nodes in ``b``, on AR(1)
-  paths of 160 steps (``s_w = 1``): ``d = 1``, ``b0 = 0.5``: 319 x 40 nodes, relative max error
-  2e-13; ``b0 = 0.9``: 931 x 40 nodes, 6e-10 at 32 ``b`` nodes; ``d = 2``, ``b0 = 0.5``: 205^2 x 20
-  nodes (6.7e5 after dropping the weightless corners), 7e-9, 2 s on 2 CPU cores. The spec
+  paths of 160 steps (``s_w = 1``): ``d = 1``, ``b0 = 0.5``: 358 x 11 nodes, relative max error
+  7e-13; ``b0 = 0.9``: 1047 x 27 nodes, 5e-11; ``d = 2``, ``b0 = 0.5``: 205^2 x 8
+  nodes (3.4e5 after dropping the weightless corners), 7e-9, 2 s on 2 CPU cores. The spec
   suggests Gauss-Hermite in ``w``; it converges slowly here because ``tanh(w x)`` has complex
   singularities near the real axis when ``|x|`` is large (relative error 8e-4 with 256 nodes,
   against 5e-7 for Gauss-Legendre in ``u = Phi(w / s_w)`` and 1e-13 for the trapezoid rule with
