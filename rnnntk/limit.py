@@ -32,9 +32,11 @@ The expectation over ``mu_0`` (``w ~ N(0, s_w^2 I_d)``, ``b ~ U[-b0, b0]``, ``c`
 
 On the ``P`` sample histories ``pi`` is their empirical law and the ODE is linear,
 ``dh/dt = (alpha / P) K (y - h)``, solved in closed form: for the symmetric ``rtrl`` kernel by an
-eigendecomposition with ``expm1`` (small eigenvalues keep their precision); for ``tbptt`` by the
-matrix exponential of the augmented matrix ``[[-alpha A, r_0], [0, 0]]`` (``A = K / P``), which
-gives ``exp(-alpha t A) r_0`` and ``int_0^t exp(-alpha s A) r_0 ds`` at once. Off the sample,
+eigendecomposition with ``expm1`` (small eigenvalues keep their precision); for ``tbptt`` by a
+complex eigendecomposition (float64, on the host) when its eigenvectors are well conditioned, and
+otherwise by the matrix exponential of the augmented matrix ``[[-alpha A, r_0], [0, 0]]``
+(``A = K / P``), which gives ``exp(-alpha t A) r_0`` and ``int_0^t exp(-alpha s A) r_0 ds`` at
+once. `prepare_flow` decomposes once; `flow_at` evaluates at any times. Off the sample,
 ``h_t(xi) = h_0(xi) + (alpha / P) K(xi, .) int_0^t (y - h_s) ds``.
 """
 
@@ -326,46 +328,88 @@ class Flow(NamedTuple):
     t: Array  # [T]
 
 
-def kernel_flow(kernel, ys, *, alpha: float, t, h0=None, symmetric: bool | None = None) -> Flow:
-    """Solve ``dh/dt = (alpha / P) K (y - h)``, ``h_0 = h0`` (default 0), in closed form.
+class KernelODE(NamedTuple):
+    """Spectral data of ``dh/dt = (alpha / P) K (y - h)`` on the sample, reusable at any time and
+    any initial field: ``K / P = V diag(lam) V^{-1}`` (orthogonal ``V`` when symmetric)."""
 
-    Arguments:
-        kernel: ``[P, P]``; ys: targets ``[P]``; alpha: learning rate; t: a time or ``[T]`` times.
-        symmetric: use the eigendecomposition (``rtrl``); default: detected from ``kernel``.
+    V: Array  # [P, P] eigenvectors (complex for a non-symmetric kernel)
+    Vinv: Array  # [P, P] V^{-1}
+    lam: Array  # [P] eigenvalues of K / P
+    y: Array  # [P] targets
+    alpha: float
+    A: Array  # [P, P] K / P (for the matrix-exponential fallback)
+    exact_expm: bool  # eigenvectors too ill-conditioned: use expm at each time
 
-    Returns:
-        `Flow` with ``h [T, P]`` and ``integral [T, P]``.
-    """
+
+#: a non-symmetric kernel whose eigenvector matrix is worse conditioned than this is solved by
+#: the augmented matrix exponential at each time instead of by its eigendecomposition
+EIG_COND_MAX = 1e8
+
+
+def prepare_flow(kernel, ys, *, alpha: float, symmetric: bool | None = None) -> KernelODE:
+    """Decompose ``K / P`` once for `flow_at` (symmetric: ``eigh``; otherwise ``eig`` in float64
+    on the host, with the matrix exponential as fallback when ``cond(V) > EIG_COND_MAX``)."""
     K = jnp.asarray(kernel)
     y = jnp.asarray(ys, K.dtype)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or y.shape != (K.shape[0],):
         raise ConfigError(f"kernel {tuple(K.shape)} and ys {tuple(y.shape)} do not match: expected [P, P] and [P]")
     alpha = check_positive(alpha, "alpha")
-    ts = jnp.atleast_1d(jnp.asarray(t, K.dtype))
-    if not bool(jnp.all(ts >= 0)):
-        raise ConfigError(f"t = {t!r} is not allowed: expected times >= 0")
-    h0 = jnp.zeros_like(y) if h0 is None else jnp.asarray(h0, K.dtype)
     if symmetric is None:
         symmetric = bool(jnp.allclose(K, K.T, rtol=1e-12, atol=0.0))
     A = K / K.shape[0]
-    fn = _flow_symmetric if symmetric else _flow_general
-    h, integral = fn(A, y - h0, alpha, ts)
+    if symmetric:
+        lam, V = jnp.linalg.eigh(0.5 * (A + A.T))
+        return KernelODE(V, V.T, lam, y, alpha, A, False)
+    An = np.asarray(A, np.float64)
+    lam, V = np.linalg.eig(An)
+    cond = np.linalg.cond(V)
+    if not np.isfinite(cond) or cond > EIG_COND_MAX:
+        return KernelODE(V, V, lam, y, alpha, A, True)
+    return KernelODE(jnp.asarray(V), jnp.asarray(np.linalg.inv(V)), jnp.asarray(lam), y, alpha, A, False)
+
+
+def flow_at(ode: KernelODE, t, h0=None) -> Flow:
+    """The solution at times ``t`` (scalar or ``[T]``) from ``h_0 = h0`` (default 0)."""
+    ts = jnp.atleast_1d(jnp.asarray(t, ode.A.dtype))
+    if not bool(jnp.all(ts >= 0)):
+        raise ConfigError(f"t = {t!r} is not allowed: expected times >= 0")
+    h0 = jnp.zeros_like(ode.y) if h0 is None else jnp.asarray(h0, ode.A.dtype)
+    r0 = ode.y - h0
+    if ode.exact_expm:
+        h, integral = _flow_expm(ode.A, r0, ode.alpha, ts)
+    else:
+        h, integral = _flow_spectral(ode.V, ode.Vinv, ode.lam, r0, ode.alpha, ts)
     return Flow(h0[None, :] + h, integral, ts)
 
 
+def kernel_flow(kernel, ys, *, alpha: float, t, h0=None, symmetric: bool | None = None) -> Flow:
+    """Solve ``dh/dt = (alpha / P) K (y - h)``, ``h_0 = h0`` (default 0), in closed form.
+
+    Arguments:
+        kernel: ``[P, P]``; ys: targets ``[P]``; alpha: learning rate; t: a time or ``[T]`` times.
+        symmetric: use ``eigh`` (``rtrl``); default: detected from ``kernel``.
+
+    Returns:
+        `Flow` with ``h [T, P]`` and ``integral [T, P]``. For many calls on one kernel use
+        `prepare_flow` once and `flow_at`.
+    """
+    return flow_at(prepare_flow(kernel, ys, alpha=alpha, symmetric=symmetric), t, h0)
+
+
 @jax.jit
-def _flow_symmetric(A, r0, alpha, ts):
-    lam, V = jnp.linalg.eigh(0.5 * (A + A.T))
-    c = V.T @ r0
-    x = alpha * ts[:, None] * lam[None, :]  # [T, P]
+def _flow_spectral(V, Vinv, lam, r0, alpha, ts):
+    c = Vinv @ r0.astype(Vinv.dtype)
+    x = alpha * ts[:, None].astype(lam.dtype) * lam[None, :]  # [T, P]
     em1 = -jnp.expm1(-x)  # 1 - exp(-alpha t lambda), exact for small x
     safe = jnp.where(x == 0, 1.0, x)
-    phi1 = jnp.where(x == 0, ts[:, None], em1 / safe * ts[:, None])  # (1 - e^{-a t l}) / (a l)
-    return (em1 * c[None, :]) @ V.T, (phi1 * c[None, :]) @ V.T
+    tt = ts[:, None].astype(lam.dtype)
+    phi1 = jnp.where(x == 0, tt, em1 / safe * tt)  # (1 - e^{-a t l}) / (a l)
+    h, integral = (em1 * c[None, :]) @ V.T, (phi1 * c[None, :]) @ V.T
+    return jnp.real(h).astype(r0.dtype), jnp.real(integral).astype(r0.dtype)
 
 
 @jax.jit
-def _flow_general(A, r0, alpha, ts):
+def _flow_expm(A, r0, alpha, ts):
     P = A.shape[0]
     M = jnp.zeros((P + 1, P + 1), A.dtype).at[:P, :P].set(-alpha * A).at[:P, P].set(r0)
 

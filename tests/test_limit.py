@@ -211,3 +211,18 @@ def test_trained_networks_approach_the_limit():
         D[n] = np.mean(d)
     assert D[6400] < 0.5 * D[100], D
     assert D[1600] < D[100], D
+
+
+def test_nonsymmetric_eigen_path_and_expm_fallback_agree(path):
+    from rnnntk.limit import flow_at, prepare_flow
+
+    xs, ys = path
+    K = rnnntk.limit_kernel(xs, b0=B0, s_w=SW, burn=BURN, grad="tbptt:2")
+    y = ys[BURN:]
+    ode = prepare_flow(K, y, alpha=3.0, symmetric=False)
+    assert not ode.exact_expm  # this kernel's eigenvectors are well conditioned
+    h0 = 0.05 * jnp.cos(jnp.arange(y.shape[0]))
+    a = flow_at(ode, [0.3, 4.0], h0)
+    b = flow_at(ode._replace(exact_expm=True), [0.3, 4.0], h0)
+    np.testing.assert_allclose(a.h, b.h, atol=1e-11)
+    np.testing.assert_allclose(a.integral, b.integral, atol=1e-11)
