@@ -370,16 +370,17 @@ def prepare_flow(kernel, ys, *, alpha: float, symmetric: bool | None = None) -> 
 
 def flow_at(ode: KernelODE, t, h0=None) -> Flow:
     """The solution at times ``t`` (scalar or ``[T]``) from ``h_0 = h0`` (default 0)."""
-    ts = jnp.atleast_1d(jnp.asarray(t, ode.A.dtype))
-    if not bool(jnp.all(ts >= 0)):
+    ts = np.atleast_1d(np.asarray(t, np.float64))
+    if ts.ndim != 1 or not np.all(ts >= 0):
         raise ConfigError(f"t = {t!r} is not allowed: expected times >= 0")
-    h0 = jnp.zeros_like(ode.y) if h0 is None else jnp.asarray(h0, ode.A.dtype)
-    r0 = ode.y - h0
+    h0 = np.zeros(ode.y.shape) if h0 is None else np.asarray(h0, np.float64)
+    if h0.shape != ode.y.shape:
+        raise ConfigError(f"h0 has shape {h0.shape}: expected {tuple(ode.y.shape)}")
     if ode.exact_expm:
-        h, integral = _flow_expm(ode.A, r0, ode.alpha, ts)
+        h, integral = _flow_expm(ode.A, ode.y, h0, ode.alpha, ts)
     else:
-        h, integral = _flow_spectral(ode.V, ode.Vinv, ode.lam, r0, ode.alpha, ts)
-    return Flow(h0[None, :] + h, integral, ts)
+        h, integral = _flow_spectral(ode.V, ode.Vinv, ode.lam, ode.y, h0, ode.alpha, ts)
+    return Flow(h, integral, jnp.asarray(ts))
 
 
 def kernel_flow(kernel, ys, *, alpha: float, t, h0=None, symmetric: bool | None = None) -> Flow:
@@ -397,7 +398,9 @@ def kernel_flow(kernel, ys, *, alpha: float, t, h0=None, symmetric: bool | None 
 
 
 @jax.jit
-def _flow_spectral(V, Vinv, lam, r0, alpha, ts):
+def _flow_spectral(V, Vinv, lam, y, h0, alpha, ts):
+    h0 = h0.astype(y.dtype)
+    r0 = y - h0
     c = Vinv @ r0.astype(Vinv.dtype)
     x = alpha * ts[:, None].astype(lam.dtype) * lam[None, :]  # [T, P]
     em1 = -jnp.expm1(-x)  # 1 - exp(-alpha t lambda), exact for small x
@@ -405,19 +408,21 @@ def _flow_spectral(V, Vinv, lam, r0, alpha, ts):
     tt = ts[:, None].astype(lam.dtype)
     phi1 = jnp.where(x == 0, tt, em1 / safe * tt)  # (1 - e^{-a t l}) / (a l)
     h, integral = (em1 * c[None, :]) @ V.T, (phi1 * c[None, :]) @ V.T
-    return jnp.real(h).astype(r0.dtype), jnp.real(integral).astype(r0.dtype)
+    return h0[None, :] + jnp.real(h).astype(y.dtype), jnp.real(integral).astype(y.dtype)
 
 
 @jax.jit
-def _flow_expm(A, r0, alpha, ts):
+def _flow_expm(A, y, h0, alpha, ts):
+    h0 = h0.astype(y.dtype)
+    r0 = y - h0
     P = A.shape[0]
     M = jnp.zeros((P + 1, P + 1), A.dtype).at[:P, :P].set(-alpha * A).at[:P, P].set(r0)
 
     def one(t):
         integral = jax.scipy.linalg.expm(t * M)[:P, P]  # int_0^t exp(-alpha s A) r0 ds
-        return alpha * (A @ integral), integral  # h_t - h_0 = r0 - exp(-alpha t A) r0
+        return h0 + alpha * (A @ integral), integral  # h_t - h_0 = r0 - exp(-alpha t A) r0
 
-    return jax.lax.map(one, ts)
+    return jax.lax.map(one, ts.astype(A.dtype))
 
 
 def limit_loss(flow: Flow, ys) -> Array:

@@ -1,0 +1,43 @@
+"""beta_phase: the fitted convergence slope of D_N(T) against beta, next to the heuristic
+exponent -min(beta - 1/2, 1 - beta): fastest at beta = 3/4, none at the ends (at beta = 1/2 the
+initial output is O(1), at beta = 1 the parameters move O(1)).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from rnnntk.metrics import heuristic_rate
+from rnnntk.study import run_study, spec_from_config
+
+from ._common import convergence_rows, final_slopes
+
+
+def run(cfg, ctx) -> dict:
+    res = run_study(spec_from_config(cfg), ctx, tag="beta_phase")
+    slopes = final_slopes(res, ctx)
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    for grad in res.per_grad:
+        rows = [r for r in slopes if r["grad"] == grad and "slope" in r]
+        b = np.array([r["beta"] for r in rows])
+        sl = np.array([r["slope"] for r in rows])
+        err = np.array([[r["slope"] - r["lo"] for r in rows], [r["hi"] - r["slope"] for r in rows]])
+        ax.errorbar(b, sl, yerr=err, fmt="o", capsize=3, label=f"fitted slope, 95% CI ({grad})")
+    bb = np.linspace(0.5, 1.0, 201)
+    ax.plot(bb, [heuristic_rate(x) for x in bb], "k--", label=r"heuristic $-\min(\beta-1/2,\ 1-\beta)$")
+    ax.set_xlabel(r"$\beta$")
+    ax.set_ylabel(r"slope of $\log D_N(T)$ vs $\log N$")
+    ax.set_title(f"convergence rate across the kernel regime (widths {res.spec.widths[0]}..{res.spec.widths[-1]})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ctx.figure(fig, "beta_phase")
+    cols, rows = convergence_rows(res)
+    ctx.table("beta_phase", cols, rows)
+    for r in slopes:
+        if "slope" in r:
+            print(
+                f"beta={r['beta']:.3g}: slope {r['slope']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}], "
+                f"heuristic {r['heuristic']:+.3f}"
+            )
+    return {"slopes": slopes, "study": res.to_json()}

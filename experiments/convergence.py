@@ -1,0 +1,50 @@
+"""convergence: the distance D_N(T) between trained networks and the limit, against the width.
+
+For several beta in (1/2, 1), networks of widths N are trained online for T N steps and compared
+with the limit h_T on the P evaluation histories. The figure shows D_N(T) against N on log-log
+axes (mean and min-max band over seeds), the fitted slope with its 95% interval, the heuristic
+rate N^{-min(beta - 1/2, 1 - beta)} as a dashed reference, and the limit's own discretisation
+floor (dotted), below which no width can go.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnntk.metrics import heuristic_rate
+from rnnntk.plots import convergence_plot, new_figure
+from rnnntk.study import run_study, spec_from_config
+
+from ._common import convergence_rows, final_slopes, grid_label
+
+
+def run(cfg, ctx) -> dict:
+    res = run_study(spec_from_config(cfg), ctx, tag="convergence")
+    s = res.spec
+    for grad, r in res.per_grad.items():
+        fig, ax = new_figure(7.2, 5.0)
+        for g, (a, b) in enumerate(s.grid):
+            floor = float(r.floor[s.alphas.index(a), -1])
+            convergence_plot(
+                ax,
+                s.widths,
+                r.D[:, :, g, -1].T,
+                label=grid_label(a, b, s.alphas),
+                reference=heuristic_rate(b),
+                floor=floor if np.isfinite(floor) else None,
+            )
+        ax.set_ylabel(r"$D_N(T)$ = rms$_\pi$ |network - limit|")
+        ax.set_title(f"finite RNN vs kernel limit at T={s.T:g} ({grad}, P={s.P}, {s.seeds} seeds)")
+        ax.legend(fontsize=7)
+        ctx.figure(fig, f"convergence_{grad.replace(':', '')}")
+    cols, rows = convergence_rows(res)
+    ctx.table("convergence", cols, rows)
+    slopes = final_slopes(res, ctx)
+    for row in slopes:
+        if "slope" in row:
+            print(
+                f"{row['grad']:>8} beta={row['beta']:.3g}: slope {row['slope']:+.3f} "
+                f"[{row['lo']:+.3f}, {row['hi']:+.3f}], heuristic {row['heuristic']:+.3f}, "
+                f"floor {row['floor']:.3g}"
+            )
+    return {"slopes": slopes, "study": res.to_json()}

@@ -1,0 +1,45 @@
+"""loss_curves: the online training loss against training time for several widths, and the
+limit's training loss L(t) = E_pi (y - h_t)^2 / 2.
+
+The finite curves are the online losses (Y_k - yhat_k)^2 / 2 averaged over bins of t = k / N and
+over seeds; they approach L(t) as N grows (up to the limit's discretisation of pi by P histories).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from rnnntk.study import run_study, spec_from_config
+
+from ._common import grid_label
+
+
+def run(cfg, ctx) -> dict:
+    res = run_study(spec_from_config(cfg), ctx, tag="loss_curves")
+    s = res.spec
+    out = {}
+    for grad, r in res.per_grad.items():
+        for g, (a, b) in enumerate(s.grid):
+            ai = s.alphas.index(a)
+            fig, ax = plt.subplots(figsize=(7.0, 4.6))
+            colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(s.widths)))
+            curves = {}
+            for i, n in enumerate(s.widths):
+                m = r.loss[i, :, g].mean(axis=0)
+                ax.plot(r.bin_t, m, "o-", ms=2.5, lw=1, color=colors[i], label=f"N={n} (online loss, {s.seeds} seeds)")
+                curves[f"N={n}"] = m
+            ax.plot(r.limit_t, r.limit_loss[ai], "k-", lw=2, label="limit L(t)")
+            ax.set_xlabel("training time t = k / N")
+            ax.set_ylabel("training loss")
+            ax.set_title(f"loss curves, {grad}, {grid_label(a, b, s.alphas)}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            name = f"loss_curves_{grad.replace(':', '')}_{g}"
+            ctx.figure(fig, name)
+            ctx.line(name, r.bin_t, curves, xname="t")
+            ctx.line(f"{name}_limit", r.limit_t, {"limit": r.limit_loss[ai]}, xname="t")
+            gap = [float(np.abs(c - np.interp(r.bin_t, r.limit_t, r.limit_loss[ai])).mean()) for c in curves.values()]
+            out[f"{grad}/{grid_label(a, b, s.alphas)}"] = {"widths": s.widths, "mean_abs_gap_to_limit": gap}
+            print(f"{grad} {grid_label(a, b, s.alphas)}: mean |loss - L(t)| per width {np.round(gap, 4).tolist()}")
+    return {"gaps": out, "study": res.to_json()}

@@ -1,0 +1,486 @@
+"""The finite-vs-limit study behind the convergence figures (spec section 4).
+
+For each gradient estimator, width ``N``, seed and grid point ``(alpha, beta)``, a network is
+trained online for ``floor(T N)`` steps on its seed's path (all widths of a seed read the same
+path: common random numbers), in ``chunks`` equal chunks. At ``t = 0`` and at the end of every
+chunk the network is evaluated with frozen parameters on the ``Q`` histories of an evaluation
+path and compared with the limit ``h_t`` there: ``D_N(t) = (E |yhat^N_t - h_t|^2)^{1/2}``. The
+online training loss is recorded in bins of training time, next to the limit's ``L(t)``.
+
+The limit replaces the stationary law ``pi`` by an empirical law of ``P`` histories, which leaves
+an error of order ``P^{-1/2}`` in ``h_t`` that no width removes (a floor under ``D_N``). Two modes:
+
+- ``bags = 1`` (the specification's numerics): ``pi`` is the empirical law of the ``P`` evaluation
+  histories themselves (``Q = P``). With ``floor=True`` the same limit is also built on an
+  independent path and evaluated off the sample; their distance divided by ``sqrt 2`` estimates
+  the floor.
+- ``bags = M >= 2`` (an extension): ``M`` independent limits, each on its own path of ``P``
+  histories, are evaluated off the sample on the ``Q`` evaluation histories and averaged. The
+  average estimates the limit on ``pi`` with a fluctuation ``M^{1/2}`` times smaller (the cost grows
+  like ``M P^2``, against ``P^2`` for one larger sample and a ``P^3`` eigendecomposition); the floor is
+  the standard error of that average, from the spread between the bags. The ``O(1/P)`` bias of
+  each bag is not reduced.
+
+For ``beta = 1/2`` the limit is a random ODE: each member is compared with the solution started
+at its own initial outputs (spec section 3; ``bags = 1`` only).
+
+Resumable: the limit kernels, each finished width and the training state after every chunk are
+saved in the run directory, so a run started again continues where it stopped and loses at most
+one chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import ConfigError, require
+from .config import as_list, build_data, model_kwargs
+from .data import Npz, make_dataset
+from .ensemble import (
+    device_mesh,
+    from_host,
+    init_ensemble,
+    padded_seeds,
+    predict_ensemble,
+    to_host,
+    train_chunk,
+)
+from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
+from .network import get_activation, parse_grad
+
+
+@dataclass
+class StudySpec:
+    """Everything a study computes from (see `spec_from_config`)."""
+
+    grads: list[str]
+    alphas: list[float]
+    betas: list[float]
+    widths: list[int]
+    seeds: int
+    T: float
+    chunks: int
+    train_burn: int
+    P: int
+    limit_burn: int
+    limit_kw: dict[str, Any]
+    model_kw: dict[str, Any]
+    source: Any
+    target: Any
+    dim: int
+    precision: str = "float32"
+    seed: int = 0
+    floor: bool = True
+    bags: int = 1
+    Q: int | None = None  # evaluation histories when bags > 1 (default P)
+    loss_bins: int = 40
+    limit_times: int = 101
+
+    @property
+    def grid(self) -> list[tuple[float, float]]:
+        """Grid points ``(alpha, beta)``, alpha-major."""
+        return list(itertools.product(self.alphas, self.betas))
+
+    @property
+    def n_eval(self) -> int:
+        return self.P if self.bags == 1 else (self.Q or self.P)
+
+
+def spec_from_config(cfg, **overrides) -> StudySpec:
+    """A `StudySpec` from the common config groups (``training``, ``limit``, ``sweep``, ...)."""
+    source, target, dim = build_data(cfg)
+    tr, lim = cfg.training, cfg.limit
+    limit_kw = {"method": str(lim.method)}
+    for k in ("tol", "samples", "n_w", "n_b", "w_rule"):
+        if lim.get(k) is not None:
+            limit_kw[k] = float(lim[k]) if k == "tol" else lim[k]
+    spec = StudySpec(
+        grads=[str(g) for g in as_list(tr.grad)],
+        alphas=[float(a) for a in as_list(tr.alpha)],
+        betas=[float(b) for b in as_list(tr.beta)],
+        widths=[int(w) for w in as_list(cfg.sweep.widths)],
+        seeds=int(cfg.sweep.seeds),
+        T=float(tr.T),
+        chunks=int(tr.chunks),
+        train_burn=int(tr.burn),
+        P=int(lim.P),
+        limit_burn=int(lim.burn),
+        limit_kw=limit_kw,
+        model_kw=model_kwargs(cfg),
+        source=source,
+        target=target,
+        dim=dim,
+        precision=str(cfg.precision),
+        seed=int(cfg.seed),
+        floor=bool(lim.get("floor", True)),
+        bags=int(lim.get("bags", 1)),
+        Q=int(lim.Q) if lim.get("Q") is not None else None,
+    )
+    for k, v in overrides.items():
+        setattr(spec, k, v)
+    check_spec(spec)
+    return spec
+
+
+def check_spec(spec: StudySpec) -> None:
+    require(spec.bags >= 1, "limit.bags", spec.bags, "an integer >= 1")
+    if spec.bags > 1 and 0.5 in spec.betas:
+        raise ConfigError(
+            "training.beta = 0.5 (a random ODE started at each network's own outputs) needs limit.bags = 1"
+        )
+
+
+@dataclass
+class GradResult:
+    """Results of one estimator. Arrays are indexed ``[width, seed, grid point, ...]``."""
+
+    t: np.ndarray  # [W, C + 1] evaluation times (t = 0 and chunk ends)
+    D: np.ndarray  # [W, S, G, C + 1] distance to the limit
+    loss: np.ndarray  # [W, S, G, B] online training loss, mean per bin of training time
+    bin_t: np.ndarray  # [B] bin centres
+    limit_t: np.ndarray  # [Tl] times of the limit loss curve
+    limit_loss: np.ndarray  # [A, Tl] L(t) per alpha (mean over bags)
+    floor: np.ndarray  # [A, C + 1] estimated discretisation floor at the nominal times (nan if off)
+    floor_t: np.ndarray  # [C + 1] nominal times T j / C
+
+
+@dataclass
+class StudyResult:
+    spec: StudySpec
+    per_grad: dict[str, GradResult] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "grads": s.grads,
+            "grid": [list(g) for g in s.grid],
+            "widths": s.widths,
+            "seeds": s.seeds,
+            "T": s.T,
+            "P": s.P,
+            "bags": s.bags,
+            "Q": s.n_eval,
+            "per_grad": {g: {k: np.asarray(v).tolist() for k, v in vars(r).items()} for g, r in self.per_grad.items()},
+        }
+
+
+# --------------------------------------------------------------------------- the limit side
+
+
+class LimitOnEval:
+    """The limit ``h_t`` of one estimator and one ``alpha`` on the evaluation histories."""
+
+    def __init__(self, bags: list[dict[str, np.ndarray]], alpha: float, symmetric: bool, floor_bag=None):
+        self.alpha = alpha
+        self.odes = [prepare_flow(b["K"], b["y"], alpha=alpha, symmetric=symmetric) for b in bags]
+        self.cross = [b.get("Kx") for b in bags]  # None: the bag's sample is the evaluation set
+        self.floor_ode = None
+        if floor_bag is not None:
+            self.floor_ode = prepare_flow(floor_bag["K"], floor_bag["y"], alpha=alpha, symmetric=symmetric)
+            self.floor_cross = floor_bag["Kx"]
+
+    def _bag(self, m: int, t, h0=None) -> np.ndarray:
+        flow = flow_at(self.odes[m], t, h0)
+        if self.cross[m] is None:
+            return np.asarray(flow.h)
+        return np.asarray(off_sample(flow, self.cross[m], alpha=self.alpha))
+
+    def h(self, t, h0=None) -> np.ndarray:
+        """``h_t`` on the evaluation histories, ``[T, Q]`` (mean over bags)."""
+        return np.mean([self._bag(m, t, h0) for m in range(len(self.odes))], axis=0)
+
+    def floor(self, t) -> np.ndarray:
+        """The estimated discretisation error of `h` at times ``t`` (rms over the histories)."""
+        M = len(self.odes)
+        if M > 1:
+            hs = np.stack([self._bag(m, t) for m in range(M)])  # [M, T, Q]
+            return np.sqrt(np.mean(hs.var(axis=0, ddof=1), axis=-1) / M)
+        if self.floor_ode is None:
+            return np.full(np.atleast_1d(t).shape, np.nan)
+        h2 = np.asarray(off_sample(flow_at(self.floor_ode, t), self.floor_cross, alpha=self.alpha))
+        return np.sqrt(np.mean((self.h(t) - h2) ** 2, axis=-1)) / math.sqrt(2.0)
+
+    def loss(self, t, ys: list[np.ndarray]) -> np.ndarray:
+        """``L(t)``: each bag's training loss on its own sample, averaged over bags."""
+        return np.mean([np.asarray(limit_loss(flow_at(o, t), y)) for o, y in zip(self.odes, ys)], axis=0)
+
+
+def _limit_bag(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
+    """Kernel ``K [P, P]`` and targets ``y [P]`` on a fresh path from ``key`` (and the cross kernel
+    ``Kx [Q, P]`` to the evaluation path ``xe`` when given)."""
+    kw = dict(
+        b0=spec.model_kw["b0"],
+        s_w=spec.model_kw["s_w"],
+        burn=spec.limit_burn,
+        grad=grad,
+        c_dist=spec.model_kw["c_dist"],
+        activation=spec.model_kw["activation"],
+        **spec.limit_kw,
+    )
+    x, y = make_dataset(
+        key, spec.P + spec.limit_burn, dim=spec.dim, source=spec.source, target=spec.target, dtype=jnp.float64
+    )
+    out = {"K": np.asarray(limit_kernel(x, **kw)), "y": np.asarray(y[spec.limit_burn :])}
+    if xe is not None:
+        out["Kx"] = np.asarray(limit_kernel(x, xs_eval=xe, burn_eval=spec.limit_burn, **kw))
+    return out
+
+
+def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tuple[dict[float, LimitOnEval], list]:
+    """The limit per alpha for one estimator, with its bag kernels cached in the run directory."""
+    symmetric = parse_grad(grad).kind == "rtrl"
+    g = grad.replace(":", "")
+    if spec.bags == 1:
+
+        def on_eval():
+            kw = dict(
+                b0=spec.model_kw["b0"],
+                s_w=spec.model_kw["s_w"],
+                burn=spec.limit_burn,
+                grad=grad,
+                c_dist=spec.model_kw["c_dist"],
+                activation=spec.model_kw["activation"],
+                **spec.limit_kw,
+            )
+            return {"K": np.asarray(limit_kernel(xe, **kw)), "y": np.asarray(ye[spec.limit_burn :])}
+
+        bags = [ctx.cached(f"{tag}_limit_{g}", on_eval)]
+        floor_bag = (
+            ctx.cached(f"{tag}_limit_{g}_floor", lambda: _limit_bag(spec, grad, keys["floor"], xe))
+            if spec.floor
+            else None
+        )
+    else:
+        bags = [
+            ctx.cached(
+                f"{tag}_limit_{g}_bag{m}", lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe)
+            )
+            for m in ctx.progress(range(spec.bags), desc=f"limit {grad} ({spec.bags} bags)")
+        ]
+        floor_bag = None
+    lims = {a: LimitOnEval(bags, a, symmetric, floor_bag) for a in spec.alphas}
+    return lims, [b["y"] for b in bags]
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def _dtype(precision: str):
+    return jnp.float64 if precision == "float64" else jnp.float32
+
+
+def _keys(spec: StudySpec):
+    base = jax.random.key(spec.seed)
+    names = ("eval", "floor", "init", "data", "bags")
+    return {k: jax.random.fold_in(base, i) for i, k in enumerate(names)}
+
+
+def _steps(spec: StudySpec, n: int) -> tuple[int, int, int]:
+    """``(K, L, burn_chunks)``: training steps, chunk length, frozen burn-in chunks."""
+    K = max(1, int(math.floor(spec.T * n)))
+    L = -(-K // spec.chunks)
+    return K, L, -(-spec.train_burn // L) if spec.train_burn else 0
+
+
+def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:
+    """Run (or resume) the study; report per-chunk metrics through ``ctx``."""
+    check_spec(spec)
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)  # the limit is float64
+    try:
+        return _run(spec, ctx, tag)
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+
+
+def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
+    keys = _keys(spec)
+    xe, ye = make_dataset(
+        keys["eval"],
+        spec.n_eval + spec.limit_burn,
+        dim=spec.dim,
+        source=spec.source,
+        target=spec.target,
+        dtype=jnp.float64,
+    )
+    xe, ye = np.asarray(xe), np.asarray(ye)
+    mesh = device_mesh()
+    S_pad = padded_seeds(spec.seeds, mesh)
+    dtype = _dtype(spec.precision)
+    act = get_activation(spec.model_kw["activation"])
+    grid = spec.grid
+    alphas_g = np.array([a for a, _ in grid])
+    betas_g = np.array([b for _, b in grid])
+    result = StudyResult(spec)
+
+    # one data path per seed, long enough for the widest network (common random numbers)
+    Lmax = max(_steps(spec, n)[1] * (spec.chunks + _steps(spec, n)[2]) for n in spec.widths)
+    seed_ids = np.arange(S_pad) % spec.seeds  # padding seeds repeat real ones and are dropped
+    dkeys = jax.vmap(lambda s: jax.random.fold_in(keys["data"], s))(jnp.asarray(seed_ids))
+    if isinstance(spec.source, Npz):  # a user's file: the same sequence for every seed
+        x1, y1 = make_dataset(keys["data"], Lmax, source=spec.source, dtype=dtype)
+        xs_all = np.broadcast_to(np.asarray(x1), (S_pad,) + x1.shape)
+        ys_all = np.broadcast_to(np.asarray(y1), (S_pad,) + y1.shape)
+    else:
+        sample = partial(make_dataset, length=Lmax, dim=spec.dim, source=spec.source, target=spec.target, dtype=dtype)
+        xs_all, ys_all = (np.asarray(a) for a in jax.jit(jax.vmap(sample))(dkeys))
+    ikeys = jax.vmap(lambda s: jax.random.fold_in(keys["init"], s))(jnp.asarray(seed_ids))
+
+    step = 0
+    nominal = spec.T * np.arange(spec.chunks + 1) / spec.chunks
+    limit_t = np.linspace(0.0, spec.T, spec.limit_times)
+    for grad in spec.grads:
+        est = parse_grad(grad, allow_bptt=False)
+        lims, bag_ys = build_limit(spec, ctx, grad, keys, xe, ye, tag)
+        limit_loss_a = np.stack([lims[a].loss(limit_t, bag_ys) for a in spec.alphas])
+        floor = np.stack([lims[a].floor(nominal) for a in spec.alphas])
+        for j, t in enumerate(nominal):
+            ctx.log(
+                {f"limit/{grad}/floor_alpha={a:g}": float(floor[i, j]) for i, a in enumerate(spec.alphas)}
+                | {"t": float(t)}
+            )
+
+        ts, Ds, losses = [], [], []
+        for n in spec.widths:
+            name = f"{tag}_width_{grad.replace(':', '')}_N{n}"
+
+            def train(n=n, est=est, grad=grad, lims=lims, step=step):
+                return _train_width(
+                    spec,
+                    ctx,
+                    grad,
+                    est,
+                    act,
+                    n,
+                    xs_all,
+                    ys_all,
+                    ikeys,
+                    mesh,
+                    dtype,
+                    xe,
+                    lims,
+                    alphas_g,
+                    betas_g,
+                    tag,
+                    step,
+                )
+
+            w = ctx.cached(name, train)
+            ckpt = _checkpoint_path(ctx, tag, grad, n)
+            if os.path.exists(ckpt):  # the width is finished: its results are in the stage
+                os.remove(ckpt)
+            step += spec.chunks + 1
+            ts.append(w["t"])
+            Ds.append(w["D"][: spec.seeds])
+            losses.append(w["loss"][: spec.seeds])
+        bins = spec.loss_bins
+        result.per_grad[grad] = GradResult(
+            t=np.stack(ts),
+            D=np.stack(Ds),
+            loss=np.stack(losses),
+            bin_t=(np.arange(bins) + 0.5) * spec.T / bins,
+            limit_t=limit_t,
+            limit_loss=limit_loss_a,
+            floor=floor,
+            floor_t=nominal,
+        )
+    return result
+
+
+def _train_width(
+    spec, ctx, grad, est, act, n, xs_all, ys_all, ikeys, mesh, dtype, xe, lims, alphas_g, betas_g, tag, step0
+) -> dict[str, np.ndarray]:
+    K, L, burn_chunks = _steps(spec, n)
+    C, G, B = spec.chunks, len(alphas_g), spec.loss_bins
+    S_pad = xs_all.shape[0]
+    ckpt = _checkpoint_path(ctx, tag, grad, n)
+    np_dtype = np.dtype(jnp.dtype(dtype).name)
+
+    def outputs(ens):
+        y = np.asarray(predict_ensemble(ens, xe, betas_g, act=act), np.float64)[..., spec.limit_burn :]
+        if not np.all(np.isfinite(y)):
+            raise FloatingPointError(f"width {n}, {grad}: non-finite network outputs; lower training.alpha")
+        return y
+
+    if os.path.exists(ckpt):
+        with np.load(ckpt) as f:
+            saved = {k: f[k] for k in f.files}
+        ens = from_host(saved, mesh)
+        done = int(saved["chunks_done"])
+        D, ts = saved["D"], saved["t"]
+        loss_sum, loss_cnt, h0 = saved["loss_sum"], saved["loss_cnt"], saved["h0"]
+    else:
+        ens = init_ensemble(ikeys, n, spec.dim, G, grad=grad, dtype=dtype, mesh=mesh, **spec.model_kw)
+        done = -burn_chunks
+        D = np.zeros((S_pad, G, C + 1))
+        ts = np.zeros(C + 1)
+        loss_sum = np.zeros((S_pad, G, B))
+        loss_cnt = np.zeros((B,))
+        h0 = outputs(ens)
+        D[..., 0] = _distances(h0, lims, alphas_g, betas_g, 0.0, h0)
+
+    chunk_ids = range(done, C)
+    for c in ctx.progress(chunk_ids, total=len(chunk_ids), desc=f"{grad} N={n}"):
+        if c < 0:  # frozen burn-in of the memory
+            lo, lr, k = (c + burn_chunks) * L, np.zeros(L, np_dtype), None
+        else:
+            lo = burn_chunks * L + c * L
+            k = c * L + np.arange(L)  # training step of each step in the chunk
+            lr = (k < K).astype(np_dtype)  # the last chunk is padded with frozen steps
+        ens, loss = train_chunk(
+            ens, xs_all[:, lo : lo + L], ys_all[:, lo : lo + L], lr, alphas_g, betas_g, est=est, act=act
+        )
+        if k is not None:
+            loss = np.asarray(loss, np.float64)
+            valid = k < K
+            if not np.all(np.isfinite(loss[..., valid])):
+                raise FloatingPointError(
+                    f"width {n}, {grad}: non-finite training loss in chunk {c}; lower training.alpha"
+                )
+            b = np.minimum((k[valid] / n / spec.T * B).astype(int), B - 1)
+            np.add.at(loss_sum, (slice(None), slice(None), b), loss[..., valid])
+            np.add.at(loss_cnt, b, 1)
+            t = min((c + 1) * L, K) / n
+            ts[c + 1] = t
+            D[..., c + 1] = _distances(outputs(ens), lims, alphas_g, betas_g, t, h0)
+            metrics = {"grad": grad, "width": n, "chunk": c, "t": t}
+            for g, (a, bb) in enumerate(zip(alphas_g, betas_g)):
+                key = f"alpha={a:g},beta={bb:g}"
+                metrics[f"D/{grad}/N={n}/{key}"] = float(D[: spec.seeds, g, c + 1].mean())
+                metrics[f"loss/{grad}/N={n}/{key}"] = float(loss[: spec.seeds, g][:, valid].mean())
+            ctx.log(metrics, step=step0 + c + 1)
+        tmp = ckpt[:-4] + ".tmp.npz"
+        np.savez(tmp, **to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0)
+        os.replace(tmp, ckpt)  # atomic: an interruption loses at most the chunk in progress
+    out = {"t": ts, "D": D, "loss": loss_sum / np.maximum(loss_cnt, 1)[None, None, :]}
+    return out
+
+
+def _distances(yhat, lims, alphas_g, betas_g, t, h0) -> np.ndarray:
+    """``D [S, G]`` of outputs ``yhat [S, G, Q]`` from the limit at time ``t``."""
+    S, G, _ = yhat.shape
+    out = np.zeros((S, G))
+    cache = {}
+    for g, (a, b) in enumerate(zip(alphas_g, betas_g)):
+        if b == 0.5:  # random ODE: each member against the solution from its own h_0
+            for s in range(S):
+                h = lims[a].h(t, h0[s, g])[0]
+                out[s, g] = float(np.sqrt(np.mean((yhat[s, g] - h) ** 2)))
+        else:
+            if a not in cache:
+                cache[a] = lims[a].h(t)[0]
+            out[:, g] = np.sqrt(np.mean((yhat[:, g] - cache[a][None, :]) ** 2, axis=-1))
+    return out
+
+
+def _checkpoint_path(ctx, tag: str, grad: str, n: int) -> str:
+    return ctx.path("checkpoints", f"{tag}_{grad.replace(':', '')}_N{n}.npz")
