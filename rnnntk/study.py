@@ -456,7 +456,8 @@ def _train_width(
             for g, (a, bb) in enumerate(zip(alphas_g, betas_g)):
                 key = f"alpha={a:g},beta={bb:g}"
                 metrics[f"D/{grad}/N={n}/{key}"] = float(D[: spec.seeds, g, c + 1].mean())
-                metrics[f"loss/{grad}/N={n}/{key}"] = float(loss[: spec.seeds, g][:, valid].mean())
+                if valid.any():  # tiny runs can have chunks past the last step (K < chunks)
+                    metrics[f"loss/{grad}/N={n}/{key}"] = float(loss[: spec.seeds, g][:, valid].mean())
             ctx.log(metrics, step=step0 + c + 1)
         tmp = ckpt[:-4] + ".tmp.npz"
         np.savez(tmp, **to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0)

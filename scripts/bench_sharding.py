@@ -1,0 +1,75 @@
+"""Throughput of an ensemble sharded over host devices against one device.
+
+    python scripts/bench_sharding.py [--seeds 8] [--width 16000] [--steps 2000] [--devices 2]
+
+Runs the same ensemble chunk (seeds x one grid point, rtrl, float32) in two subprocesses, with
+``--xla_force_host_platform_device_count`` 1 and ``--devices``, and prints unit-steps per second
+and their ratio. On a CPU each host device runs its share of the seeds on its own core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+CHILD = r"""
+import json, sys, time
+import jax, jax.numpy as jnp, numpy as np
+from rnnntk.ensemble import device_mesh, init_ensemble, padded_seeds, train_chunk
+from rnnntk.network import get_activation, parse_grad
+seeds, width, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+mesh = device_mesh()
+S = padded_seeds(seeds, mesh)
+keys = jax.random.split(jax.random.key(0), S)
+ens = init_ensemble(keys, width, 1, 1, grad="rtrl", dtype=jnp.float32, mesh=mesh, b0=0.5, s_w=1.0,
+                    c_dist="rademacher", activation="tanh")
+rng = np.random.default_rng(0)
+xs = rng.standard_normal((S, steps, 1)).astype(np.float32)
+ys = rng.standard_normal((S, steps)).astype(np.float32)
+lr = np.ones(steps, np.float32)
+kw = dict(est=parse_grad("rtrl"), act=get_activation("tanh"))
+ens, loss = train_chunk(ens, xs, ys, lr, [1.0], [0.75], **kw)
+loss.block_until_ready()
+times = []
+for _ in range(3):
+    t = time.perf_counter()
+    ens, loss = train_chunk(ens, xs, ys, lr, [1.0], [0.75], **kw)
+    loss.block_until_ready()
+    times.append(time.perf_counter() - t)
+dt = sorted(times)[1]
+print(json.dumps({"devices": len(jax.devices()), "seconds": dt, "unit_steps_per_s": seeds * width * steps / dt}))
+"""
+
+
+def measure(devices: int, seeds: int, width: int, steps: int) -> dict:
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(seeds), str(width), str(steps)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--width", type=int, default=16000)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--devices", type=int, default=2)
+    a = ap.parse_args()
+    one = measure(1, a.seeds, a.width, a.steps)
+    many = measure(a.devices, a.seeds, a.width, a.steps)
+    print(f"{a.seeds} seeds x N={a.width}, {a.steps} steps, rtrl float32")
+    print(f"  1 device : {one['unit_steps_per_s']:.3e} unit-steps/s ({one['seconds']:.2f} s)")
+    print(f"  {a.devices} devices: {many['unit_steps_per_s']:.3e} unit-steps/s ({many['seconds']:.2f} s)")
+    print(f"  speed-up : {many['unit_steps_per_s'] / one['unit_steps_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

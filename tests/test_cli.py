@@ -1,0 +1,212 @@
+"""The command line, configs, sweeps, logging and resuming (tiny sizes)."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from rnnntk import ConfigError
+from rnnntk.cli import compose, run
+from rnnntk.config import list_experiments
+
+QUIET = ["logger=none", "progress=false"]
+
+
+def _env(tmp_path):
+    env = dict(os.environ)
+    env.update(
+        WANDB_MODE="offline",
+        WANDB_DIR=str(tmp_path),
+        MPLCONFIGDIR=str(tmp_path / "mpl"),
+        MPLBACKEND="Agg",
+        WANDB_CACHE_DIR=str(tmp_path / "wc"),
+        WANDB_CONFIG_DIR=str(tmp_path / "wcfg"),
+        WANDB_DATA_DIR=str(tmp_path / "wd"),
+    )
+    return env
+
+
+def _cli(tmp_path, *args, timeout=600):
+    cmd = [sys.executable, "-m", "rnnntk.cli", *args]
+    out = subprocess.run(cmd, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+@pytest.mark.parametrize("name", list_experiments())
+def test_every_experiment_composes_and_runs_tiny(tmp_path, name):
+    cfg = compose([f"experiment={name}", "scale=tiny", *QUIET], out_dir=str(tmp_path))
+    for scale in ("quick", "paper"):  # the other scales compose too
+        compose([f"experiment={name}", f"scale={scale}"])
+    results = run(cfg)
+    assert isinstance(results, dict) and results
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved.keys() == results.keys()
+    figs = os.listdir(tmp_path / "figures")
+    assert any(f.endswith(".png") for f in figs) and any(f.endswith(".pdf") for f in figs)
+    assert (tmp_path / "config.resolved.yaml").exists()
+
+
+def test_scale_merges_under_command_line_overrides(tmp_path):
+    cfg = compose(["experiment=convergence", "scale=tiny", "sweep.seeds=3"])
+    assert list(cfg.sweep.widths) == [8, 16]  # from the tiny scale
+    assert cfg.sweep.seeds == 3  # the command line wins
+    assert cfg.limit.bags == 2
+    with pytest.raises(ConfigError, match=r"scale = 'huge' .* one of \['paper', 'quick', 'tiny'\]"):
+        compose(["experiment=convergence", "scale=huge"])
+
+
+@pytest.mark.parametrize(
+    "override,match",
+    [
+        ("training.beta=1.5", r"training.beta = 1.5 .* \[1/2, 1\]"),
+        ("model.b0=1.2", r"b0 = 1.2 .* b0 \* sup\|sigma'\| < 1"),
+        ("training.grad=adam", r"grad = 'adam'"),
+        ("sweep.widths=[0,8]", r"sweep.widths = 0"),
+        ("data=npz", r"data.path = '\?\?\?'|Missing mandatory value: data.path"),
+        ("data=npz data.path=/nonexistent/seq.npz", r"no such file"),
+        ("logger.name=tensorboard", r"logger.name = 'tensorboard'"),
+        ("data.dim=3", r"data.dim = 3 .*monte_carlo"),
+        ("precision=float16", r"precision = 'float16'"),
+    ],
+)
+def test_bad_configuration_fails_before_any_compilation(tmp_path, override, match):
+    from rnnntk import ensemble
+
+    before = sum(ensemble.TRACES.values())
+    with pytest.raises(Exception, match=match) as e:
+        run(compose(["scale=tiny", *QUIET, *override.split()], out_dir=str(tmp_path)))
+    assert isinstance(e.value, ConfigError) or "mandatory" in str(e.value)
+    assert sum(ensemble.TRACES.values()) == before
+    assert not (tmp_path / "stages").exists()
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch):
+    from rnnntk import study
+
+    args = ["experiment=convergence", "scale=tiny", *QUIET, "training.chunks=3", "sweep.widths=[8,12,16]"]
+    whole = run(compose(args, out_dir=str(tmp_path / "whole")))
+
+    calls = {"n": 0}
+    real = study.train_chunk
+
+    def crashing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 9:  # mid-way through the second width (6 calls per width: 3 burn-in, 3 chunks)
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(study, "train_chunk", crashing)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run(compose(args, out_dir=str(out)))
+    assert len(glob.glob(str(out / "stages" / "convergence_width_*"))) == 1  # the first width is saved
+    assert len(glob.glob(str(out / "checkpoints" / "*.npz"))) == 1  # and the chunks done of the second
+    monkeypatch.setattr(study, "train_chunk", real)
+    resumed = run(compose(args, out_dir=str(out)))
+    a, b = whole["study"]["per_grad"]["rtrl"], resumed["study"]["per_grad"]["rtrl"]
+    np.testing.assert_array_equal(np.asarray(a["D"]), np.asarray(b["D"]))
+    np.testing.assert_array_equal(np.asarray(a["loss"]), np.asarray(b["loss"]))
+    assert not glob.glob(str(out / "checkpoints" / "*.npz"))  # finished widths leave no checkpoint
+
+
+def test_no_retracing_across_chunks_and_repeated_widths(tmp_path):
+    from rnnntk import ensemble
+
+    before = dict(ensemble.TRACES)
+    run(
+        compose(
+            [
+                "experiment=convergence",
+                "scale=tiny",
+                *QUIET,
+                "training.chunks=4",
+                "training.grad=[rtrl]",
+                "sweep.widths=[8,16]",
+                "limit.bags=1",
+            ],
+            out_dir=str(tmp_path),
+        )
+    )
+    # one chunk program and one evaluation program per width (2 widths x 1 estimator), whatever
+    # the number of chunks
+    assert ensemble.TRACES["chunk"] - before.get("chunk", 0) <= 2
+    assert ensemble.TRACES["predict"] - before.get("predict", 0) <= 2
+
+
+def test_wandb_offline_run_holds_metrics_and_images(tmp_path):
+    from wandb_records import history
+
+    _cli(tmp_path, "experiment=convergence", "scale=tiny", "progress=false", f"out_root={tmp_path}/out")
+    run_files = glob.glob(str(tmp_path / "out" / "convergence" / "tiny" / "wandb" / "offline-run-*" / "run-*.wandb"))
+    assert len(run_files) == 1, "the W&B run lives inside the run directory"
+    rows = history(run_files[0])
+    keys = set().union(*rows)
+    assert any(k.startswith("D/rtrl/N=16/") for k in keys)
+    assert any(k.startswith("loss/rtrl/") for k in keys)
+    assert any(k.startswith("slope/rtrl/") for k in keys)
+    d = [json.loads(r["D/rtrl/N=16/alpha=5,beta=0.75"]) for r in rows if "D/rtrl/N=16/alpha=5,beta=0.75" in r]
+    local = [
+        json.loads(x) for x in (tmp_path / "out" / "convergence" / "tiny" / "metrics.jsonl").read_text().splitlines()
+    ]
+    want = [m["D/rtrl/N=16/alpha=5,beta=0.75"] for m in local if "D/rtrl/N=16/alpha=5,beta=0.75" in m]
+    np.testing.assert_allclose(d, want)  # the same numbers as the local metrics file
+    files = os.path.dirname(run_files[0])
+    pngs = glob.glob(os.path.join(files, "files", "media", "images", "**", "*.png"), recursive=True)
+    assert any(os.path.basename(p).startswith("convergence_rtrl") for p in pngs)
+    with open(pngs[0], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    tables = glob.glob(os.path.join(files, "files", "media", "table", "**", "*.table.json"), recursive=True)
+    table = json.loads(open(tables[0]).read())
+    assert table["columns"] == ["grad", "alpha", "beta", "N", "seed", "T", "D_N(T)"]
+    assert len(table["data"]) == 2 * 2 * 2  # betas x widths x seeds
+    # the history links the image file, which is on disk
+    img = [json.loads(r["figures/convergence_rtrl/path"]) for r in rows if "figures/convergence_rtrl/path" in r]
+    assert img and os.path.exists(os.path.join(files, "files", img[0]))
+
+
+def test_logger_none_does_not_import_wandb(tmp_path):
+    code = (
+        "import sys\n"
+        "from rnnntk.cli import compose, run\n"
+        "args = ['experiment=memory', 'scale=tiny', 'logger=none', 'progress=false']\n"
+        f"run(compose(args, out_dir={str(tmp_path)!r}))\n"
+        "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+def test_multirun_sweep_2x2(tmp_path, launcher):
+    _cli(
+        tmp_path,
+        "-m",
+        "experiment=memory",
+        "scale=tiny",
+        "logger=none",
+        "progress=false",
+        f"launcher={launcher}",
+        "model.b0=0.3,0.5",
+        "sweep.seeds=1,2",
+        f"out_root={tmp_path}/out",
+        timeout=900,
+    )
+    results = sorted(glob.glob(str(tmp_path / "out" / "multirun" / "memory" / "tiny" / "*" / "results.json")))
+    assert len(results) == 4, results
+    rates = sorted(json.loads(open(r).read())["rate"] for r in results)
+    assert rates == [0.3, 0.3, 0.5, 0.5]
+    dirs = {os.path.basename(os.path.dirname(r)) for r in results}
+    assert "model.b0=0.3,sweep.seeds=1" in dirs
+
+
+def test_config_records_resolved_values(tmp_path):
+    cfg = compose(["experiment=kernel", "scale=tiny"])
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["logger"]["group"] == "kernel"
+    assert resolved["experiment"]["P"] == 20
