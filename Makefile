@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	WANDB_MODE=offline $(PY) -m rnnntk.experiments.quickstart
+	WANDB_MODE=offline $(VENV)/bin/rnnntk experiment=convergence scale=quick
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

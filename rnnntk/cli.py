@@ -98,12 +98,15 @@ def _output_dir(cfg) -> str:
 
 def run(cfg) -> dict:
     """Validate ``cfg``, run its experiment, save ``results.json``; returns the results."""
+    import logging
+
     from omegaconf import OmegaConf
 
     from .config import experiment_module, validate
     from .loggers import make_loggers
     from .runctx import RunContext
 
+    logging.getLogger("jax").setLevel(logging.WARNING)  # no backend-probing chatter in run logs
     if not (cfg.get("meta") and cfg.meta.get("finalized")):
         cfg = apply_scale(cfg)
     validate(cfg)  # every field, before anything is compiled

@@ -11,7 +11,6 @@ import os
 from typing import Any
 
 from ._checks import (
-    ConfigError,
     check_beta,
     check_nonnegative_int,
     check_positive,
@@ -129,10 +128,4 @@ def list_experiments() -> list[str]:
     import rnnntk.experiments as ex
 
     folder = os.path.dirname(ex.__file__)
-    return sorted(
-        f[:-3] for f in os.listdir(folder) if f.endswith(".py") and not f.startswith("_") and f != "quickstart.py"
-    )
-
-
-def fail(msg: str) -> None:
-    raise ConfigError(msg)
+    return sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py") and not f.startswith("_"))
