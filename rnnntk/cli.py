@@ -111,6 +111,7 @@ def run(cfg) -> dict:
         cfg = apply_scale(cfg)
     validate(cfg)  # every field, before anything is compiled
     out_dir = _output_dir(cfg)
+    _compile_cache(cfg)
     if not bool(cfg.get("resume", True)):
         for sub in ("stages", "checkpoints"):
             shutil.rmtree(os.path.join(out_dir, sub), ignore_errors=True)
@@ -127,6 +128,19 @@ def run(cfg) -> dict:
         ctx.finish()
     _print_where(out_dir, path, loggers)
     return results
+
+
+def _compile_cache(cfg) -> None:
+    """Keep compiled programs on disk (``compile_cache``), so sweep jobs and resumed or repeated
+    runs that share shapes do not compile again."""
+    import jax
+
+    path = cfg.get("compile_cache")
+    if path:
+        path = os.path.abspath(os.path.expanduser(str(path)))
+        os.makedirs(path, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def _print_where(out_dir: str, results_path: str, loggers) -> None:
