@@ -90,12 +90,14 @@ def naive_actor_critic(critic, actor, Z, P_rewards, transitions, *, beta, alpha,
         f = jnp.stack([_g(ch, wh, Z[x * A + b], beta, act) for b in range(A)])
         return f[a] - jax.scipy.special.logsumexp(f)
 
+    Q_and_grad = jax.jit(jax.value_and_grad(Q, argnums=(0, 1)))
+    grad_logpi = jax.jit(jax.grad(logpi, argnums=(0, 1)), static_argnums=(2, 3))
     for k, (x, a, x1, a1) in enumerate(transitions):
         p, p1 = x * A + a, x1 * A + a1
-        q, q1 = Q(c, w, p), Q(c, w, p1)
+        q, (gc, gw) = Q_and_grad(c, w, p)
+        q1, _ = Q_and_grad(c, w, p1)
         td = r[x, a] + gamma * q1 - q
-        gc, gw = jax.grad(Q, argnums=(0, 1))(c, w, p)
-        hc, hw = jax.grad(logpi, argnums=(0, 1))(ch, wh, x, a)
+        hc, hw = grad_logpi(ch, wh, x, a)
         c, w = c + alpha * lr * td * gc, w + alpha * lr * td * gw
         ch, wh = ch + zeta(k) * lr * q * hc, wh + zeta(k) * lr * q * hw
     return (c, w), (ch, wh)

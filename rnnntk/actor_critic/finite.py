@@ -193,7 +193,7 @@ def transition_update(
     sh, dsh = act.fn(_rows(f0, df, x * A, A))  # [A, N]
     pi = jax.nn.softmax(s_n * (sh @ chat))
     coef = jax.nn.one_hot(a, A, dtype=dt) - pi  # [A]
-    gf = lr * actor_rate(k / n, h) * Q * s_n
+    gf = lr * actor_rate(jnp.asarray(k, dt) / n, h) * Q * s_n  # t_k = k / N (k cast first: int32 / int is float32)
     Gx = jax.lax.dynamic_slice_in_dim(G, x * A, A, axis=1)  # [P, A]
     d_actor = PairNet(df.c + gf * (coef @ sh), df.U + Gx @ ((gf * coef)[:, None] * dsh * chat[None, :]))
     return ACNets(d_critic, d_actor), td

@@ -29,6 +29,7 @@ Both expectations only involve the centred Gaussian pair ``(a, b) = (w.z, w.z')`
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -80,6 +81,11 @@ def quadrature_kernel(
     act = get_activation(activation)
     n_auto, L = quadrature_size(Z, s_w=s_w, tol=tol)
     n = n_auto if n_nodes is None else int(n_nodes)
+    return _quadrature(Z, float(s_w), float(c2), float(L), n, act)
+
+
+@partial(jax.jit, static_argnames=("s_w", "c2", "L", "n", "act"))
+def _quadrature(Z, s_w, c2, L, n, act):
     g = jnp.linspace(-L, L, n, dtype=Z.dtype)
     wg = (g[1] - g[0]) * jnp.exp(-0.5 * g * g) / math.sqrt(2.0 * math.pi)
     C11, C12, C22, ZZ = _pair_covariances(Z, s_w)
@@ -89,7 +95,7 @@ def quadrature_kernel(
     W2 = wg[:, None] * wg[None, :]  # [n, n] weights of (g1, g2)
 
     def one(l11, l21, l22):
-        a = l11 * g[:, None] + 0.0 * g[None, :]
+        a = l11 * g[:, None]
         b = l21 * g[:, None] + l22 * g[None, :]
         sa, da = act.fn(a)
         sb, db = act.fn(b)
