@@ -5,9 +5,9 @@ import json
 
 import pytest
 from omegaconf import OmegaConf
+from rnnntk.experiments import actor_critic
 
 from rnnntk import ConfigError
-from rnnntk.experiments import actor_critic
 from rnnntk.runctx import RunContext
 
 TINY = {
