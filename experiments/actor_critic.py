@@ -85,7 +85,12 @@ def _train_stage(ctx, name, e, mdp, h, width, keys, horizon, n_save):
     return ctx.cached(name, fn)
 
 
-def _ode(e, mdp, K, h, ts, Q0=None, f0=None):
+def _ode(e, mdp, K, h, ts, S, Q0=None, f0=None):
+    """The ODE at times ``ts`` for a batch of ``S`` initial conditions (zeros unless given): every
+    call of a run then has the same shapes and reuses one compiled solver."""
+    P = mdp.n_pairs
+    Q0 = np.zeros((S, P)) if Q0 is None else Q0
+    f0 = np.zeros((S, P)) if f0 is None else f0
     return ac.solve_limit(mdp, K, K, h, ts=ts, Q0=Q0, f0=f0, sampling=e.sampling,
                           rtol=float(e.ode.rtol), atol=float(e.ode.atol))  # fmt: skip
 
@@ -113,13 +118,13 @@ def _distance(e, ctx, mdp, K, base_key):
             st = _train_stage(ctx, f"distance_beta{beta}_N{N}", e, mdp, h, N, keys, float(d.horizon), int(d.n_save))
             t = st["t"]
             if start == "network":
-                sol = _ode(e, mdp, K, h, t, Q0=st["Q"][:, 0], f0=st["f"][:, 0])
+                sol = _ode(e, mdp, K, h, t, S, Q0=st["Q"][:, 0], f0=st["f"][:, 0])
                 Qo, fo = np.asarray(sol.Q), np.asarray(sol.f)  # [S, T, P]
             else:
                 key = tuple(np.round(t, 12))
                 if key not in zero_ode:
-                    zero_ode[key] = _ode(e, mdp, K, h, t)
-                Qo, fo = np.asarray(zero_ode[key].Q)[None], np.asarray(zero_ode[key].f)[None]
+                    zero_ode[key] = _ode(e, mdp, K, h, t, S)
+                Qo, fo = np.asarray(zero_ode[key].Q)[:1], np.asarray(zero_ode[key].f)[:1]
             DQ[:, j] = _rms(st["Q"], Qo).max(axis=1)
             Df[:, j] = _rms(st["f"], fo).max(axis=1)
             seed0[N] = (t, st["Q"][0], st["f"][0], Qo[0], fo[0])
@@ -225,15 +230,15 @@ def _long(e, ctx, mdp, K, base_key):
         err, grad, J = (np.asarray(x) for x in _diagnostics(mdp, jnp.asarray(st["Q"]), jnp.asarray(st["f"])))
         res["finite"][N] = {"t": st["t"], "value_error": err, "grad_norm": grad, "J": J}
         if start == "network":  # the random ODE of each seed, from its own initial outputs
-            sol = _ode(e, mdp, K, h, st["t"], Q0=st["Q"][:, 0], f0=st["f"][:, 0])
+            sol = _ode(e, mdp, K, h, st["t"], int(L.seeds), Q0=st["Q"][:, 0], f0=st["f"][:, 0])
             e2, g2, J2 = (np.asarray(x) for x in _diagnostics(mdp, sol.Q, sol.f))
             res["finite"][N]["ode"] = {"value_error": e2, "grad_norm": g2, "J": J2}
         ctx.log({f"long/N{N}/value_error": err[:, -1].mean(), f"long/N{N}/grad_norm": grad[:, -1].mean(),
                  f"long/N{N}/J": J[:, -1].mean(), f"long/N{N}/train_wall_s": float(st["wall"])}, step=N)  # fmt: skip
-    ts = np.linspace(0.0, T, 4 * n_save + 1)
-    if start == "zero":
-        sol = _ode(e, mdp, K, h, ts)
-        err, grad, J = (np.asarray(x) for x in _diagnostics(mdp, sol.Q, sol.f))
+    if start == "zero":  # on the first width's save times (the same shapes as the finite runs)
+        ts = res["finite"][widths[0]]["t"]
+        sol = _ode(e, mdp, K, h, ts, int(L.seeds))
+        err, grad, J = (np.asarray(x)[0] for x in _diagnostics(mdp, sol.Q, sol.f))
         res["ode"] = {"t": ts, "value_error": err, "grad_norm": grad, "J": J}
     opt = ac.value_iteration(mdp)
     res["J_star"] = float(opt.J)

@@ -33,7 +33,7 @@ def _setup(mdp, width, key, beta):
     return nets0, pn, state
 
 
-@pytest.mark.parametrize("sampling", ["stationary", "discounted"])
+@pytest.mark.parametrize("sampling", ["stationary", pytest.param("discounted", marks=pytest.mark.slow)])
 def test_trainer_matches_a_plain_loop(mdp, sampling):
     """40 steps of the library's scan (preactivation representation) against the same transitions
     replayed by a Python loop over (c, w) with jax.grad; float64, agreement to rounding."""
@@ -123,7 +123,7 @@ def _rel(a, b):
     return float(jnp.sqrt(sum(jnp.sum((x - y) ** 2) for x, y in zip(a, b)) / sum(jnp.sum(y**2) for y in b)))
 
 
-@pytest.mark.parametrize("sampling", ["stationary", "discounted"])
+@pytest.mark.parametrize("sampling", ["stationary", pytest.param("discounted", marks=pytest.mark.slow)])
 def test_expected_one_step_update_matches_the_ode_drift(mdp, sampling):
     """The drift of the limit ODE is the large-N mean update per unit time t = k / N.
 

@@ -81,11 +81,11 @@ def quadrature_kernel(
     act = get_activation(activation)
     n_auto, L = quadrature_size(Z, s_w=s_w, tol=tol)
     n = n_auto if n_nodes is None else int(n_nodes)
-    return _quadrature(Z, float(s_w), float(c2), float(L), n, act)
+    return _quadrature(Z, s_w, c2, L, n=n, act=act)
 
 
-@partial(jax.jit, static_argnames=("s_w", "c2", "L", "n", "act"))
-def _quadrature(Z, s_w, c2, L, n, act):
+@partial(jax.jit, static_argnames=("n", "act"))
+def _quadrature(Z, s_w, c2, L, *, n, act):
     g = jnp.linspace(-L, L, n, dtype=Z.dtype)
     wg = (g[1] - g[0]) * jnp.exp(-0.5 * g * g) / math.sqrt(2.0 * math.pi)
     C11, C12, C22, ZZ = _pair_covariances(Z, s_w)
