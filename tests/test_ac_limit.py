@@ -57,6 +57,20 @@ def test_drift_against_numpy_rhs(setup, sampling):
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-13)
 
 
+def test_discounted_drift_at_an_exact_critic_is_the_policy_gradient(setup):
+    """With the discounted sampling law and Q = Q^pi, df/dt = (1 - gamma) zeta(t) K_f grad_f J;
+    with the stationary law it differs (not a gradient) but has the same zeros."""
+    mdp, _, Kf = setup
+    f = jax.random.normal(jax.random.key(3), (6,))
+    Q = ac.action_values(mdp, ac.policy(f, 3)).ravel()
+    grad = ac.policy_gradient(mdp, f).ravel()
+    zeta = float(ac.actor_rate(0.7, H))
+    _, df = ac.drift(Q, f, 0.7, mdp, Kf, Kf, H, "discounted")
+    np.testing.assert_allclose(df, (1 - float(mdp.gamma)) * zeta * Kf @ grad, rtol=1e-12, atol=1e-14)
+    _, df_st = ac.drift(Q, f, 0.7, mdp, Kf, Kf, H, "stationary")
+    assert float(jnp.max(jnp.abs(df_st - df))) > 1e-3
+
+
 def test_solver_against_rk4_reference(setup):
     """diffrax (Tsit5, rtol 1e-8, atol 1e-10) against classical RK4 with dt = 2e-3 (global error
     ~ dt^4 ~ 1e-11 times the solution's derivatives) on [0, 2], for a batch of two random initial

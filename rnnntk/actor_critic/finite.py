@@ -16,11 +16,14 @@ The algorithm (the project's formulation; symbols as in `rnnntk.actor_critic.net
   ``zeta(t) = zeta0 (1 + t / t0)^{-p}`` (a function of training time, so that it has a limit as
   ``N -> infinity``; `actor_rate`).
 - The next state-action pair is ``(X_{k+1}, A_{k+1}) = (X'_{k+1}, A'_{k+1})`` with
-  ``sampling="stationary"`` (the learner walks the MDP; the issue's formulation). With
+  ``sampling="stationary"`` (the default: the learner walks the MDP itself). With
   ``sampling="discounted"`` the walk instead restarts from ``X_{k+1} ~ nu``,
   ``A_{k+1} ~ pi_k(. | X_{k+1})`` with probability ``1 - gamma`` (the TD target still uses the true
-  successor ``X'_{k+1}``); its stationary state law is the discounted occupancy, which makes the
-  actor's mean update the exact policy gradient once the critic is exact.
+  successor ``X'_{k+1}``); its stationary state law is the discounted occupancy, so that at an
+  exact critic the actor's mean drift is ``(1 - gamma) zeta K_f grad_f J``, the exact policy
+  gradient preconditioned by the kernel (`rnnntk.actor_critic.limit`). With the default the drift
+  is the same expression with the stationary law in place of the discounted occupancy: not a
+  gradient in general, but it vanishes exactly where ``grad_f J`` does.
 - ``X_0 ~ nu``, ``A_0 ~ pi_0(. | X_0)``.
 
 Parameters are stored as ``theta_0 + delta`` (as in `rnnntk.train`): each step moves a parameter by

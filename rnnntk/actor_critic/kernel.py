@@ -21,9 +21,10 @@ Both expectations only involve the centred Gaussian pair ``(a, b) = (w.z, w.z')`
   is analytic in a strip of half-width ``eta = pi / (2 s_w max|z|)`` (the poles of ``tanh`` at
   ``+-i pi / 2``), so the rule converges geometrically, error about ``exp(-2 pi eta / h)``; the
   step ``h`` is chosen for a target ``tol`` (default ``1e-13``) with a safety factor 2, and ``L``
-  cuts a Gaussian tail mass below ``tol``. Measured (tests): against the erf closed form, max
-  absolute error 3e-16 (``s_w = 1``, one-hot features); for ``tanh``, the change under a
-  1.5-times finer rule is below 1e-14.
+  cuts a Gaussian tail mass below ``tol``. Measured (``s_w`` in {0.5, 1, 2}, one-hot and random
+  unit embeddings, 76 to 301 nodes per coordinate): against the erf closed form, max absolute
+  error 2e-14 (rounding of the sum over the nodes); for ``tanh``, the change under a 1.5-times
+  finer rule is below 2e-14.
 """
 
 from __future__ import annotations

@@ -33,7 +33,11 @@ network's own initial outputs.
 Fixed points: with ``K_Q`` positive definite and ``mu_t > 0``, ``dQ/dt = 0`` iff ``dbar = 0``, i.e.
 ``Q = Q^{pi}`` (Bellman); at ``Q = Q^{pi}``, ``df/dt = 0`` iff ``pi(a|x) (Q^pi(x,a) - V^pi(x)) = 0``
 for all ``(x, a)``, which is exactly where the exact policy gradient
-(`rnnntk.actor_critic.mdp.policy_gradient`) vanishes.
+(`rnnntk.actor_critic.mdp.policy_gradient`) vanishes. With ``sampling="discounted"``, ``rho_t`` is
+the discounted occupancy and the actor's drift at ``Q = Q^pi`` is exactly
+``(1 - gamma) zeta(t) K_f grad_f J``. As ``pi_t`` concentrates, the pairs it abandons get
+``mu_t -> 0`` and the critic stops learning there; the flow can then settle at a suboptimal
+stationary point (tested on the hand-written MDP).
 
 Solver: diffrax ``Tsit5`` (explicit Runge-Kutta 5(4)) with a PID step-size controller,
 ``rtol = 1e-8``, ``atol = 1e-10`` by default (the ODE is not stiff: its rates are
