@@ -166,8 +166,9 @@ def _distance_figure(out, mdp):
                 ax.plot(tt, y[:, p], color=c, lw=1.0, ls="-" if k == 0 else "--", label=f"N={N}" if k == 0 else None)
         tt, _, _, Qo, fo = run["seed0"][widths[-1]]
         y = Qo if idx == 1 else fo
+        own = f" (from the N={widths[-1]} initial outputs)" if run["start"] == "network" else ""
         for k, p in enumerate(z):
-            lab = f"ODE, z=(x{p // A}, a{p % A})"
+            lab = f"ODE{own}, z=(x{p // A}, a{p % A})"
             ax.plot(tt, y[:, p], color="k", lw=2.0, ls="-" if k == 0 else "--", label=lab)
         ax.set_xlabel("training time t = k / N")
         ax.set_ylabel(what)
