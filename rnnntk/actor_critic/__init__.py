@@ -1,0 +1,45 @@
+"""Online actor-critic with wide single-hidden-layer networks and its limit ODE.
+
+A finite MDP (`mdp`), a width-``N`` critic and actor trained online by TD(0) and the policy
+gradient with ``N^{2 beta - 2}``-scaled rates (`finite`), the limit kernel (`kernel`) and the limit
+ODE on the finite set of state-action pairs driven by the policy's stationary law (`limit`), and
+the exact quantities to compare with (``Q^pi``, the exact policy gradient, the optimum).
+
+Reference: Lam, Sirignano, Wang, "Weak Convergence Analysis of Online Neural Actor-Critic
+Algorithms", arXiv:2403.16825 (the convergence of such a network to a random ODE).
+
+Example:
+    >>> import jax
+    >>> from rnnntk import actor_critic as ac
+    >>> mdp = ac.random_mdp(0, 5, 3, gamma=0.8)
+    >>> K = ac.limit_kernel(ac.features(mdp))
+    >>> h = ac.Hyper(beta=0.75, alpha=50.0, zeta0=20.0, t0=1.0, power=0.5)
+    >>> path = ac.solve_limit(mdp, K, K, h, ts=jax.numpy.linspace(0.0, 10.0, 51))
+    >>> tr = ac.train_seeds(jax.random.split(jax.random.key(1), 4), 1000, mdp, h, horizon=10.0, n_save=50)
+"""
+
+from .finite import ACNets as ACNets
+from .finite import ACState as ACState
+from .finite import Hyper as Hyper
+from .finite import Trajectory as Trajectory
+from .finite import actor_rate as actor_rate
+from .finite import init_nets as init_nets
+from .finite import train_seeds as train_seeds
+from .kernel import limit_kernel as limit_kernel
+from .limit import LimitPath as LimitPath
+from .limit import drift as drift
+from .limit import solve_limit as solve_limit
+from .mdp import MDP as MDP
+from .mdp import action_values as action_values
+from .mdp import features as features
+from .mdp import make_mdp as make_mdp
+from .mdp import objective as objective
+from .mdp import policy as policy
+from .mdp import policy_gradient as policy_gradient
+from .mdp import random_mdp as random_mdp
+from .mdp import small_mdp as small_mdp
+from .mdp import state_values as state_values
+from .mdp import stationary_law as stationary_law
+from .mdp import value_iteration as value_iteration
+from .nets import Net as Net
+from .nets import empirical_kernel as empirical_kernel
