@@ -21,8 +21,8 @@ with all entries drawn independently, ``W ~ N(0, var_w)``, ``U ~ N(0, var_u)``, 
   and ``f = (1/n) sum_i v_i s^T_i``: the mean-field Elman network ("Global optimality of Elman-type
   RNNs in the mean-field regime"). Parameters must move ``O(1)`` for the output to change, so the
   learning rates of a trainer are scaled accordingly; at a centred initialisation the recurrent
-  term and the output are ``O(n^{-1/2})``. That paper's network has no bias and reads ``U^i . x``
-  without ``1/sqrt(d)``: use ``var_b = 0`` with ``b`` frozen, and ``var_u`` times ``d``.
+  term and the output are ``O(n^{-1/2})``. That paper's network has no bias (``var_b = 0`` with
+  ``b`` kept frozen) and reads ``U^i . x`` without the ``1/sqrt(d)`` (a constant rescaling of ``U``).
 
 The recurrent term is written ``W^T s`` (``W_{ij}`` connects unit ``i`` at step ``t`` to unit
 ``j`` at ``t + 1``); since the entries are i.i.d. this is only a naming convention.

@@ -43,14 +43,14 @@ def xs():
 
 
 def test_init_shapes_variances_and_param():
-    p = rnnntk.elman_init(jax.random.key(0), 400, 3, var_w=2.0, var_u=0.5, var_b=0.25, var_v=3.0, param="mean_field")
-    assert p.W.shape == (400, 400) and p.U.shape == (3, 400) and p.b.shape == (400,) and p.v.shape == (400,)
+    p = rnnntk.elman_init(jax.random.key(0), 512, 2, var_w=2.0, var_u=0.5, var_b=0.25, var_v=3.0, param="mean_field")
+    assert p.W.shape == (512, 512) and p.U.shape == (2, 512) and p.b.shape == (512,) and p.v.shape == (512,)
     assert p.param == "mean_field" and p.W.dtype == jnp.float64
-    # 160000 draws: the sample variance is within 1% (about 3.5 standard errors of 0.35%)
+    # 262144 draws: sample variance within 1% (3.6 standard errors of 0.28%), mean within 3.6 SE
     assert abs(float(jnp.var(p.W)) / 2.0 - 1.0) < 0.01
-    assert abs(float(jnp.var(p.U)) / 0.5 - 1.0) < 0.25  # 1200 draws: 4 standard errors of 4%
-    assert float(jnp.mean(p.W)) ** 2 < 1e-4
-    p0 = rnnntk.elman_init(jax.random.key(0), 8, 1, var_w=0.0, var_u=1.0, var_b=0.0, var_v=1.0)
+    assert abs(float(jnp.mean(p.W))) < 0.01
+    assert abs(float(jnp.var(p.U)) / 0.5 - 1.0) < 0.2  # 1024 draws: 4.5 standard errors of 4.4%
+    p0 = rnnntk.elman_init(jax.random.key(0), 7, 2, var_w=0.0, var_u=1.0, var_b=0.0, var_v=1.0)
     assert float(jnp.abs(p0.W).max()) == 0.0 and float(jnp.abs(p0.b).max()) == 0.0
 
 
@@ -76,14 +76,13 @@ def test_forward_and_empirical_ntk_match_naive_jacrev(small, param, pool, act):
     assert rel(K, K_ref) < 1e-12
 
 
-def test_mean_field_scaling():
+def test_mean_field_scaling(small):
     """With no recurrence (var_w = 0) the two parameterisations differ by the read-out only:
     ``f_mf = f_ntk / sqrt(n)``."""
-    xs = jax.random.normal(jax.random.key(1), (3, 5, 2))
-    n = 64
+    n = 7
     pn = rnnntk.elman_init(jax.random.key(2), n, 2, **{**V, "var_w": 0.0})
     pm = rnnntk.elman_init(jax.random.key(2), n, 2, **{**V, "var_w": 0.0}, param="mean_field")
-    np.testing.assert_allclose(rnnntk.elman_apply(pm, xs), rnnntk.elman_apply(pn, xs) / math.sqrt(n), rtol=1e-13)
+    np.testing.assert_allclose(rnnntk.elman_apply(pm, small), rnnntk.elman_apply(pn, small) / math.sqrt(n), rtol=1e-13)
 
 
 # --------------------------------------------------------------------------- Gaussian expectations
