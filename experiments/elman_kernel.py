@@ -164,7 +164,9 @@ def run(cfg, ctx) -> dict:
         ax.legend(fontsize=7, loc="lower left")
     axes[0, 0].set_ylabel(r"$\|K_n - K\|_F \,/\, \|K\|_F$")
     fig.suptitle(
-        f"empirical NTK vs infinite-width NTK on the same {B} sequences of length {T} ({seeds} seeds)", fontsize=10
+        f"empirical NTK vs infinite-width NTK on the same {B} sequences of length {T} ({seeds} seeds)",
+        fontsize=10,
+        y=1.03,
     )
     ctx.figure(fig, "elman_kernel")
 

@@ -49,7 +49,7 @@ and about 10x more accurate than the Cholesky factor). ``tanh`` has poles at ``+
 distance ``~ pi / (2 sqrt(s))`` from the real ``z`` axes for variances ``s``, so the rule
 converges like ``exp(-c sqrt(m / s))``. Measured worst-case relative errors of ``E[phi' phi']``
 over ``rho`` in ``{0, .6, .95, 1}`` and variances ``(s, 0.7 s)``, against a 1500-node rule
-(``E[phi phi]`` is 100x or more more accurate)::
+(``E[phi phi]`` is at least 100x more accurate)::
 
     s \ m     64      128     256     512
     1       4e-9    2e-13   3e-16
