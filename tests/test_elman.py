@@ -85,6 +85,22 @@ def test_mean_field_scaling(small):
     np.testing.assert_allclose(rnnntk.elman_apply(pm, small), rnnntk.elman_apply(pn, small) / math.sqrt(n), rtol=1e-13)
 
 
+def test_apply_is_differentiable_and_jittable(small):
+    """A trainer differentiates and jits through `elman_apply` (BPTT for the mean-field network)."""
+    p = rnnntk.elman_init(jax.random.key(4), 7, 2, **V, param="mean_field")
+    loss = jax.jit(jax.grad(lambda p, xs: jnp.sum(rnnntk.elman_apply(p, xs, pool="mean") ** 2)))
+    g = loss(p, small)
+    assert g.param == "mean_field"
+
+    def ref(W, U, b, v):
+        out = [naive_elman_output(W, U, b, v, x, pool="mean", activation="erf", param="mean_field") for x in small]
+        return jnp.sum(jnp.stack(out) ** 2)
+
+    g_ref = jax.grad(ref, argnums=(0, 1, 2, 3))(p.W, p.U, p.b, p.v)
+    for a, r in zip((g.W, g.U, g.b, g.v), g_ref):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-15)
+
+
 # --------------------------------------------------------------------------- Gaussian expectations
 
 COVS = [(0.3, 1.7, 0.5), (2.0, 2.0, 2.0), (1.0, 4.0, -1.5), (0.5, 0.8, 0.0), (5.0, 3.0, 3.8)]
