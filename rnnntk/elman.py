@@ -1,0 +1,329 @@
+"""The Elman network with a full recurrent matrix, in two parameterisations, and its empirical NTK.
+
+Width ``n``, inputs ``x^1..x^T`` in ``R^d``, activation ``phi``, parameters ``W [n, n]``,
+``U [d, n]``, ``b [n]``, ``v [n]``::
+
+    h^1     = U^T x^1 / sqrt(d) + b
+    s^t     = phi(h^t)
+    h^{t+1} = a_n W^T s^t + U^T x^{t+1} / sqrt(d) + b
+    f(x)    = a_n v^T s^T                          (pool="last")
+    f(x)    = a_n v^T (1/T) sum_t s^t              (pool="mean")
+
+with all entries drawn independently, ``W ~ N(0, var_w)``, ``U ~ N(0, var_u)``, ``b ~ N(0, var_b)``,
+``v ~ N(0, var_v)``, and the width scaling ``a_n`` fixed by the parameterisation:
+
+- ``param="ntk"``: ``a_n = n^{-1/2}``. The neural tangent kernel ``sum over (W, U, b, v) of
+  grad f(x) . grad f(x')`` converges as ``n -> infinity`` to the deterministic kernel of
+  `rnnntk.elman_limit.elman_limit_ntk` and training is linear around the initialisation (the
+  recurrent NTK of the Tensor Programs literature; Alemohammad, Wang, Balestriero, Baraniuk, "The
+  Recurrent Neural Tangent Kernel", ICLR 2021).
+- ``param="mean_field"``: ``a_n = n^{-1}``, i.e. ``h^{t+1}_j = (1/n) sum_i W_{ij} s^t_i + ...``
+  and ``f = (1/n) sum_i v_i s^T_i``: the mean-field Elman network ("Global optimality of Elman-type
+  RNNs in the mean-field regime"). Parameters must move ``O(1)`` for the output to change, so the
+  learning rates of a trainer are scaled accordingly; at a centred initialisation the recurrent
+  term and the output are ``O(n^{-1/2})``. That paper's network has no bias (``var_b = 0`` with
+  ``b`` kept frozen) and reads ``U^i . x`` without the ``1/sqrt(d)`` (a constant rescaling of ``U``).
+
+The recurrent term is written ``W^T s`` (``W_{ij}`` connects unit ``i`` at step ``t`` to unit
+``j`` at ``t + 1``); since the entries are i.i.d. this is only a naming convention.
+Gradients are with respect to the parameters as drawn (``W``, not ``W / sqrt(var_w)``), so a
+variance does not multiply its own parameter's contribution to the kernel.
+
+The empirical NTK is computed from reverse-mode derivatives of the unrolled network: for each
+sequence one `jax.vjp` gives ``grad_U f``, ``grad_b f``, ``grad_v f`` and the derivatives
+``Delta^t = df/dh^t`` at every step; the recurrent matrix, used at every step, has
+``grad_W f = a_n sum_t s^t (Delta^{t+1})^T`` (chain rule through the linear map), so its part of
+the kernel is ``a_n^2 sum_{t,t'} <s^t, s'^{t'}> <Delta^{t+1}, Delta'^{t'+1}>`` and the ``n x n``
+gradient is never formed. Memory is ``O(B T n + B^2 T^2)``; time ``O(B T n^2 + B^2 T^2 n)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import ConfigError, check_finite_array, check_positive_int, require
+from .network import ACTIVATIONS
+
+Array = jax.Array
+
+PARAMS = ("ntk", "mean_field")
+POOLS = ("last", "mean")
+
+
+def _relu(z):
+    return jnp.maximum(z, 0.0), (z > 0).astype(z.dtype)
+
+
+#: ``z -> (phi(z), phi'(z))``. ``erf`` and ``tanh`` are the project's activations of the same
+#: name (`rnnntk.network`): ``erf`` is ``erf(sqrt(pi) z / 2)``, slope 1 at zero like ``tanh``.
+ELMAN_ACTIVATIONS: dict[str, Callable[[Array], tuple[Array, Array]]] = {
+    "erf": ACTIVATIONS["erf"].fn,
+    "tanh": ACTIVATIONS["tanh"].fn,
+    "relu": _relu,
+}
+
+
+class ElmanParams(eqx.Module):
+    """Parameters of a width-``n`` Elman network with input dimension ``d``.
+
+    ``param`` (static: part of the tree structure, not a traced leaf) selects the width scaling
+    ``a_n`` (``"ntk"``: ``n^{-1/2}``, ``"mean_field"``: ``n^{-1}``); see the module docstring.
+    """
+
+    W: Array  # [n, n] recurrent weights, h^{t+1} = a_n W^T s^t + ...
+    U: Array  # [d, n] input weights
+    b: Array  # [n]    biases
+    v: Array  # [n]    output weights
+    param: str = eqx.field(static=True, default="ntk")
+
+
+def width_scale(param: str, n: int) -> float:
+    """``a_n``: ``n^{-1/2}`` for ``"ntk"``, ``n^{-1}`` for ``"mean_field"``."""
+    return 1.0 / math.sqrt(n) if param == "ntk" else 1.0 / n
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_variance(value, field: str) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = math.nan
+    require(math.isfinite(f) and f >= 0.0 and not isinstance(value, bool), field, value, "a finite number >= 0")
+    return f
+
+
+def check_choice(value, field: str, allowed) -> str:
+    require(value in allowed, field, value, "one of " + ", ".join(f'"{a}"' for a in allowed))
+    return value
+
+
+def get_elman_activation(name: str):
+    check_choice(name, "activation", tuple(ELMAN_ACTIVATIONS))
+    return ELMAN_ACTIVATIONS[name]
+
+
+def check_sequences(xs, dim: int | None = None, field: str = "xs") -> Array:
+    """Check a batch of equal-length sequences ``xs [B, T, d]`` of finite numbers.
+
+    Ragged input (a list of sequences of different lengths or dimensions) and arrays of another
+    rank raise `ConfigError`; so do NaN and inf.
+    """
+    if isinstance(xs, (list, tuple)):
+        shapes = [tuple(np.shape(x)) for x in xs]
+        if len(set(shapes)) > 1:
+            lengths = [s[0] if s else None for s in shapes]
+            raise ConfigError(
+                f"{field} is ragged: its sequences have shapes {shapes} (lengths T = {lengths}); expected one "
+                "[B, T, d] array of sequences of equal length T and dimension d (pad or bucket them by length)"
+            )
+    try:
+        arr = jnp.asarray(xs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{field} is not an array of numbers ({e}); expected a [B, T, d] array") from None
+    if arr.ndim != 3:
+        hint = " (one sequence [T, d]: pass xs[None])" if arr.ndim == 2 else ""
+        raise ConfigError(f"{field} has shape {tuple(arr.shape)}: expected [B, T, d]{hint}")
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.zeros(()).dtype)
+    B, T, d = arr.shape
+    require(B >= 1 and T >= 1 and d >= 1, f"{field}.shape", tuple(arr.shape), "[B, T, d] with B, T, d >= 1")
+    if dim is not None and d != dim:
+        raise ConfigError(f"{field} has input dimension d = {d} but params.U has d = {dim}")
+    check_finite_array(arr, field)
+    return arr
+
+
+def check_elman_params(params: ElmanParams) -> tuple[int, int]:
+    """Return ``(n, d)`` after checking the shapes ``W [n, n]``, ``U [d, n]``, ``b [n]``, ``v [n]``."""
+    if not isinstance(params, ElmanParams):
+        raise ConfigError(f"params is a {type(params).__name__}: expected ElmanParams (from elman_init)")
+    W, U, b, v = (tuple(jnp.shape(a)) for a in (params.W, params.U, params.b, params.v))
+    ok = len(W) == 2 and len(U) == 2 and len(b) == 1 and len(v) == 1 and W[0] == W[1] == U[1] == b[0] == v[0]
+    if not ok:
+        raise ConfigError(
+            f"params shapes W{W}, U{U}, b{b}, v{v} do not match: expected W [n, n], U [d, n], b [n], v [n]"
+        )
+    check_choice(params.param, "params.param", PARAMS)
+    return W[0], U[0]
+
+
+# --------------------------------------------------------------------------- initialisation
+
+
+def elman_init(
+    key: Array,
+    width: int,
+    dim: int,
+    *,
+    var_w: float,
+    var_u: float,
+    var_b: float,
+    var_v: float,
+    param: str = "ntk",
+    dtype=None,
+) -> ElmanParams:
+    """Draw the parameters of a width-``n`` Elman network, all entries independent Gaussians.
+
+    Arguments:
+        key: a PRNG key.
+        width: the number of hidden units ``n``.
+        dim: the input dimension ``d``.
+        var_w, var_u, var_b, var_v: variances of the entries of ``W``, ``U``, ``b``, ``v``
+            (``>= 0``; zero gives a zero parameter).
+        param: ``"ntk"`` (``a_n = n^{-1/2}``) or ``"mean_field"`` (``a_n = n^{-1}``); see the
+            module docstring. Stored in the returned parameters.
+        dtype: floating dtype (default: JAX's default float).
+
+    Returns:
+        `ElmanParams` with ``W [n, n]``, ``U [d, n]``, ``b [n]``, ``v [n]``.
+
+    Example:
+        >>> p = elman_init(jax.random.key(0), 256, 3, var_w=1.0, var_u=1.0, var_b=0.1, var_v=1.0)
+        >>> p.W.shape, p.U.shape, p.param
+        ((256, 256), (3, 256), 'ntk')
+    """
+    n = check_positive_int(width, "width")
+    d = check_positive_int(dim, "dim")
+    sd = [
+        math.sqrt(check_variance(v, f))
+        for v, f in ((var_w, "var_w"), (var_u, "var_u"), (var_b, "var_b"), (var_v, "var_v"))
+    ]
+    check_choice(param, "param", PARAMS)
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    W, U, b, v = _draw(key, jnp.asarray(sd, dtype), n, d, dtype)
+    return ElmanParams(W=W, U=U, b=b, v=v, param=param)
+
+
+@partial(jax.jit, static_argnames=("n", "d", "dtype"))
+def _draw(key, sd, n, d, dtype):
+    kw, ku, kb, kv = jax.random.split(key, 4)
+    return (
+        sd[0] * jax.random.normal(kw, (n, n), dtype),
+        sd[1] * jax.random.normal(ku, (d, n), dtype),
+        sd[2] * jax.random.normal(kb, (n,), dtype),
+        sd[3] * jax.random.normal(kv, (n,), dtype),
+    )
+
+
+# --------------------------------------------------------------------------- forward pass
+
+
+def _states(W, U, b, x, eps, a, phi):
+    """States ``s^1..s^T [T, n]`` of one sequence ``x [T, d]``; ``eps [T, n]`` is added to ``h^t``
+    (zero: its cotangent is ``df/dh^t``). ``s^0 = 0`` makes step 1 the same map as the others."""
+    inp = x @ U / jnp.sqrt(jnp.asarray(x.shape[1], x.dtype)) + b[None, :] + eps
+
+    def body(s, u):
+        s = phi(a * (s @ W) + u)[0]
+        return s, s
+
+    _, S = jax.lax.scan(body, jnp.zeros_like(b), inp)
+    return S
+
+
+def _readout(S, v, a, pool):
+    pooled = S[-1] if pool == "last" else jnp.mean(S, axis=0)
+    return a * (pooled @ v)
+
+
+def _output(params: ElmanParams, x, pool, phi):
+    n = params.b.shape[0]
+    a = width_scale(params.param, n)
+    S = _states(params.W, params.U, params.b, x, jnp.zeros((x.shape[0], n), x.dtype), a, phi)
+    return _readout(S, params.v, a, pool)
+
+
+@partial(jax.jit, static_argnames=("pool", "activation"))
+def _apply(params, xs, pool, activation):
+    phi = ELMAN_ACTIVATIONS[activation]
+    return jax.vmap(lambda x: _output(params, x, pool, phi))(xs)
+
+
+def elman_apply(params: ElmanParams, xs, *, pool: str = "last", activation: str = "erf") -> Array:
+    """The network's outputs ``f(x_p)`` for a batch of sequences, each read from zero state.
+
+    Arguments:
+        params: `ElmanParams` (its ``param`` selects the scaling).
+        xs: ``[B, T, d]`` equal-length sequences.
+        pool: ``"last"`` (read out ``s^T``) or ``"mean"`` (read out ``(1/T) sum_t s^t``).
+        activation: ``"erf"``, ``"relu"`` or ``"tanh"``.
+
+    Returns:
+        ``[B]`` outputs.
+    """
+    _, d = check_elman_params(params)
+    xs = check_sequences(xs, d).astype(params.W.dtype)
+    check_choice(pool, "pool", POOLS)
+    get_elman_activation(activation)
+    return _apply(params, xs, pool, activation)
+
+
+# --------------------------------------------------------------------------- empirical NTK
+
+
+def _sequence_derivatives(params: ElmanParams, x, pool, phi):
+    """For one sequence: ``(grad_U f, grad_b f, grad_v f, S [T, n], Delta [T, n])``."""
+    n = params.b.shape[0]
+    a = width_scale(params.param, n)
+    eps = jnp.zeros((x.shape[0], n), x.dtype)
+
+    def f(U, b, v, eps):
+        S = _states(params.W, U, b, x, eps, a, phi)
+        return _readout(S, v, a, pool), S
+
+    _, vjp, S = jax.vjp(f, params.U, params.b, params.v, eps, has_aux=True)
+    gU, gb, gv, delta = vjp(jnp.ones((), x.dtype))
+    return gU, gb, gv, S, delta
+
+
+@partial(jax.jit, static_argnames=("pool", "activation"))
+def _empirical_ntk(params, xs, pool, activation):
+    phi = ELMAN_ACTIVATIONS[activation]
+    B = xs.shape[0]
+    n = params.b.shape[0]
+    a = width_scale(params.param, n)
+    gU, gb, gv, S, D = jax.vmap(lambda x: _sequence_derivatives(params, x, pool, phi))(xs)
+    K = gU.reshape(B, -1) @ gU.reshape(B, -1).T + gb @ gb.T + gv @ gv.T
+    # grad_W f = a sum_{t=1}^{T-1} s^t (Delta^{t+1})^T  (the W^T s^0 term of step 1 is zero)
+    Gs = jnp.einsum("pti,qsi->ptqs", S[:, :-1], S[:, :-1])
+    Gd = jnp.einsum("pti,qsi->ptqs", D[:, 1:], D[:, 1:])
+    return K + (a * a) * jnp.einsum("ptqs,ptqs->pq", Gs, Gd)
+
+
+def elman_empirical_ntk(params: ElmanParams, xs, *, pool: str = "last", activation: str = "erf") -> Array:
+    """The empirical NTK ``K_n(x_p, x_q) = sum over W, U, b, v of grad f(x_p) . grad f(x_q)``.
+
+    Exact derivatives of the unrolled network (reverse mode, vmapped over the batch); the
+    recurrent matrix's part is contracted from the per-step derivatives without forming its
+    ``n x n`` gradient (module docstring). For ``param="ntk"`` this converges to
+    `elman_limit_ntk` as the width grows, with fluctuations of order ``n^{-1/2}``.
+
+    Arguments:
+        params: `ElmanParams` from `elman_init`.
+        xs: ``[B, T, d]`` equal-length sequences, each read from zero state.
+        pool: ``"last"`` or ``"mean"``.
+        activation: ``"erf"``, ``"relu"`` or ``"tanh"``.
+
+    Returns:
+        ``[B, B]`` symmetric positive semi-definite kernel matrix.
+
+    Example:
+        >>> p = elman_init(jax.random.key(0), 512, 2, var_w=1.0, var_u=1.0, var_b=0.1, var_v=1.0)
+        >>> xs = jax.random.normal(jax.random.key(1), (4, 6, 2))
+        >>> elman_empirical_ntk(p, xs, pool="mean").shape
+        (4, 4)
+    """
+    _, d = check_elman_params(params)
+    xs = check_sequences(xs, d).astype(params.W.dtype)
+    check_choice(pool, "pool", POOLS)
+    get_elman_activation(activation)
+    return _empirical_ntk(params, xs, pool, activation)

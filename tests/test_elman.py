@@ -1,0 +1,325 @@
+"""The Elman network: forward pass and empirical NTK against a naive reference, the limit kernel's
+Gaussian expectations against adaptive integration, and the limit against wide networks."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from reference_elman import gaussian_expectation, naive_elman_ntk, naive_elman_output, np_activation, psd_min_eig
+from scipy import integrate
+
+import rnnntk
+from rnnntk.elman import ELMAN_ACTIVATIONS
+from rnnntk.elman_limit import (
+    erf_expectations,
+    hermite_rule,
+    quadrature_expectations,
+    relu_expectations,
+)
+
+V = dict(var_w=1.0, var_u=1.0, var_b=0.1, var_v=1.0)
+ACTS = ("erf", "relu", "tanh")
+POOLS = ("last", "mean")
+
+
+def rel(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+
+
+@pytest.fixture(scope="module")
+def small():
+    return jax.random.normal(jax.random.key(3), (3, 4, 2))
+
+
+@pytest.fixture(scope="module")
+def xs():
+    """The batch of the limit tests (one shape, so that compiled kernels are shared)."""
+    return jax.random.normal(jax.random.key(7), (4, 5, 2))
+
+
+# --------------------------------------------------------------------------- finite network
+
+
+def test_init_shapes_variances_and_param():
+    p = rnnntk.elman_init(jax.random.key(0), 512, 2, var_w=2.0, var_u=0.5, var_b=0.25, var_v=3.0, param="mean_field")
+    assert p.W.shape == (512, 512) and p.U.shape == (2, 512) and p.b.shape == (512,) and p.v.shape == (512,)
+    assert p.param == "mean_field" and p.W.dtype == jnp.float64
+    # 262144 draws: sample variance within 1% (3.6 standard errors of 0.28%), mean within 3.6 SE
+    assert abs(float(jnp.var(p.W)) / 2.0 - 1.0) < 0.01
+    assert abs(float(jnp.mean(p.W))) < 0.01
+    assert abs(float(jnp.var(p.U)) / 0.5 - 1.0) < 0.2  # 1024 draws: 4.5 standard errors of 4.4%
+    p0 = rnnntk.elman_init(jax.random.key(0), 7, 2, var_w=0.0, var_u=1.0, var_b=0.0, var_v=1.0)
+    assert float(jnp.abs(p0.W).max()) == 0.0 and float(jnp.abs(p0.b).max()) == 0.0
+
+
+NAIVE_CASES = [  # every parameterisation, pooling and activation
+    ("ntk", "last", "erf"),
+    ("mean_field", "mean", "erf"),
+    ("ntk", "mean", "relu"),
+    ("mean_field", "last", "relu"),
+    ("ntk", "last", "tanh"),
+]
+
+
+@pytest.mark.parametrize("param,pool,act", NAIVE_CASES)
+def test_forward_and_empirical_ntk_match_naive_jacrev(small, param, pool, act):
+    xs = small
+    p = rnnntk.elman_init(jax.random.key(5), 7, 2, **V, param=param)
+    f = rnnntk.elman_apply(p, xs, pool=pool, activation=act)
+    f_ref = jnp.stack([naive_elman_output(p.W, p.U, p.b, p.v, x, pool=pool, activation=act, param=param) for x in xs])
+    np.testing.assert_allclose(f, f_ref, rtol=1e-12, atol=1e-14)
+    K = rnnntk.elman_empirical_ntk(p, xs, pool=pool, activation=act)
+    K_ref = naive_elman_ntk(p.W, p.U, p.b, p.v, xs, pool=pool, activation=act, param=param)
+    # same sums in a different order: float64 rounding only
+    assert rel(K, K_ref) < 1e-12
+
+
+def test_mean_field_scaling(small):
+    """With no recurrence (var_w = 0) the two parameterisations differ by the read-out only:
+    ``f_mf = f_ntk / sqrt(n)``."""
+    n = 7
+    pn = rnnntk.elman_init(jax.random.key(2), n, 2, **{**V, "var_w": 0.0})
+    pm = rnnntk.elman_init(jax.random.key(2), n, 2, **{**V, "var_w": 0.0}, param="mean_field")
+    np.testing.assert_allclose(rnnntk.elman_apply(pm, small), rnnntk.elman_apply(pn, small) / math.sqrt(n), rtol=1e-13)
+
+
+def test_apply_is_differentiable_and_jittable(small):
+    """A trainer differentiates and jits through `elman_apply` (BPTT for the mean-field network)."""
+    p = rnnntk.elman_init(jax.random.key(4), 7, 2, **V, param="mean_field")
+    loss = jax.jit(jax.grad(lambda p, xs: jnp.sum(rnnntk.elman_apply(p, xs, pool="mean") ** 2)))
+    g = loss(p, small)
+    assert g.param == "mean_field"
+
+    def ref(W, U, b, v):
+        out = [naive_elman_output(W, U, b, v, x, pool="mean", activation="erf", param="mean_field") for x in small]
+        return jnp.sum(jnp.stack(out) ** 2)
+
+    g_ref = jax.grad(ref, argnums=(0, 1, 2, 3))(p.W, p.U, p.b, p.v)
+    for a, r in zip((g.W, g.U, g.b, g.v), g_ref):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- Gaussian expectations
+
+COVS = [(0.3, 1.7, 0.5), (2.0, 2.0, 2.0), (1.0, 4.0, -1.5), (0.5, 0.8, 0.0), (5.0, 3.0, 3.8)]
+
+
+def test_erf_closed_form_against_quadrature_and_adaptive_integration():
+    s11, s22, s12 = (jnp.asarray([c[i] for c in COVS]) for i in range(3))
+    K, Kd = erf_expectations(s11, s22, s12)
+    z, w = hermite_rule(192)
+    Kq, Kdq = quadrature_expectations(ELMAN_ACTIVATIONS["erf"], s11, s22, s12, jnp.asarray(z), jnp.asarray(w))
+    # erf is entire, but Gauss-Hermite slows as the variance grows (measured at s = 5: 5e-9 with
+    # 96 nodes, 7e-12 with 128, rounding with 192); 192 nodes are exact to rounding here
+    np.testing.assert_allclose(Kq, K, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(Kdq, Kd, rtol=1e-12, atol=1e-14)
+    f, df = np_activation("erf")
+    for i, (a, b, c) in enumerate(COVS[:2]):  # scipy's adaptive rule is the independent reference
+        assert abs(gaussian_expectation(f, f, a, b, c) - float(K[i])) < 1e-9
+        assert abs(gaussian_expectation(df, df, a, b, c) - float(Kd[i])) < 1e-9
+
+
+def _relu_reference(s11, s22, s12):
+    """The two relu expectations over the region where the integrand is smooth."""
+    rho = s12 / math.sqrt(s11 * s22)
+    c = math.sqrt(1.0 - rho * rho)
+    dens = 1.0 / (2.0 * math.pi)
+
+    def region(g):  # z1 > 0 and v > 0  <=>  z2 > -rho z1 / c
+        val, _ = integrate.dblquad(
+            lambda z2, z1: g(z1, z2) * dens * math.exp(-(z1 * z1 + z2 * z2) / 2),
+            0,
+            14,
+            lambda z1: -rho * z1 / c,
+            14,
+            epsabs=1e-13,
+            epsrel=1e-12,
+        )
+        return val
+
+    K = region(lambda z1, z2: math.sqrt(s11) * z1 * math.sqrt(s22) * (rho * z1 + c * z2))
+    Kd = region(lambda z1, z2: 1.0)
+    return K, Kd
+
+
+def test_relu_closed_form_against_adaptive_integration():
+    for a, b, c in COVS:
+        if abs(c) >= math.sqrt(a * b):
+            continue
+        K, Kd = relu_expectations(jnp.asarray(a), jnp.asarray(b), jnp.asarray(c))
+        Kr, Kdr = _relu_reference(a, b, c)
+        assert abs(float(K) - Kr) < 1e-9 * max(1.0, abs(Kr))
+        assert abs(float(Kd) - Kdr) < 1e-9
+    # degenerate pairs: u = u' gives E relu^2 = s / 2 and P(u > 0) = 1/2; a zero variance gives 0
+    K, Kd = relu_expectations(jnp.asarray([2.0, 0.0]), jnp.asarray([2.0, 1.0]), jnp.asarray([2.0, 0.0]))
+    np.testing.assert_allclose(K, [1.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(Kd, [0.5, 0.0], atol=1e-15)
+
+
+@pytest.mark.parametrize("s", [0.5, 4.0])
+def test_tanh_quadrature_meets_its_stated_accuracy(s):
+    """The automatic node count ``64 s`` targets a relative error of a few 1e-9 (the module's
+    table); checked against adaptive integration with a 10x margin."""
+    m = max(32, 8 * math.ceil(64 * s / 8))
+    z, w = (jnp.asarray(a) for a in hermite_rule(m))
+    f, df = np_activation("tanh")
+    for rho in (0.0, 0.7, 0.98):
+        a, b = s, 0.6 * s
+        c = rho * math.sqrt(a * b)
+        K, Kd = quadrature_expectations(ELMAN_ACTIVATIONS["tanh"], jnp.asarray(a), jnp.asarray(b), jnp.asarray(c), z, w)
+        Kr, Kdr = gaussian_expectation(f, f, a, b, c), gaussian_expectation(df, df, a, b, c)
+        assert abs(float(K) - Kr) <= 3e-8 * max(abs(Kr), 1e-2)
+        assert abs(float(Kd) - Kdr) <= 3e-8 * Kdr
+    # and the rule is not trivially exact: 32 nodes are visibly worse at s = 4
+    if s == 4.0:
+        zc, wc = (jnp.asarray(a) for a in hermite_rule(32))
+        _, Kdc = quadrature_expectations(
+            ELMAN_ACTIVATIONS["tanh"], jnp.asarray(a), jnp.asarray(b), jnp.asarray(c), zc, wc
+        )
+        assert abs(float(Kdc) - Kdr) > 1e-5 * Kdr
+
+
+# --------------------------------------------------------------------------- limit kernel
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_erf_limit_closed_form_equals_quadrature(xs, pool):
+    K = rnnntk.elman_limit_ntk(xs, **V, pool=pool)
+    # variances here are at most var_w + var_u max|x|^2 / d + var_b = 4.3: erf's Gauss-Hermite
+    # error is 3e-13 at s = 5 with 128 nodes (see the test above), rounding with 192
+    Kq = rnnntk.elman_limit_ntk(xs, **V, pool=pool, method="quadrature", nodes=192)
+    assert rel(Kq, K) < 1e-12
+
+
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("act", ACTS)
+def test_kernels_symmetric_psd(xs, pool, act):
+    K = np.asarray(rnnntk.elman_limit_ntk(xs, **V, pool=pool, activation=act))
+    assert np.all(np.isfinite(K))
+    np.testing.assert_allclose(K, K.T, rtol=1e-13, atol=0)
+    assert psd_min_eig(K) > -1e-13
+    Kn = np.asarray(
+        rnnntk.elman_empirical_ntk(rnnntk.elman_init(jax.random.key(1), 512, 2, **V), xs, pool=pool, activation=act)
+    )
+    np.testing.assert_allclose(Kn, Kn.T, rtol=1e-13, atol=0)
+    assert psd_min_eig(Kn) > -1e-13
+
+
+def test_single_step_is_the_one_hidden_layer_ntk():
+    """T = 1: ``Theta = var_v E[phi'phi'] (x.x'/d + 1) + E[phi phi]`` with ``Sigma = var_u x.x'/d + var_b``."""
+    xs = jax.random.normal(jax.random.key(4), (5, 1, 3))
+    X = np.asarray(xs[:, 0] @ xs[:, 0].T) / 3
+    S = V["var_u"] * X + V["var_b"]
+    q = np.diag(S)
+    K, Kd = erf_expectations(jnp.asarray(q[:, None] + 0 * S), jnp.asarray(q[None, :] + 0 * S), jnp.asarray(S))
+    expected = V["var_v"] * np.asarray(Kd) * (X + 1) + np.asarray(K)
+    for pool in POOLS:
+        np.testing.assert_allclose(rnnntk.elman_limit_ntk(xs, **V, pool=pool), expected, rtol=1e-13)
+
+
+def _monte_carlo(xs, n, M, pool, act, seed=100):
+    """``M`` empirical NTKs at width ``n``, the networks drawn with keys split from ``seed``."""
+    keys = jax.random.split(jax.random.key(seed), M)
+    init = lambda k: rnnntk.elman_init(k, n, xs.shape[-1], **V)
+    return np.stack([np.asarray(rnnntk.elman_empirical_ntk(init(k), xs, pool=pool, activation=act)) for k in keys])
+
+
+def _check_against_monte_carlo(xs, n, M, pool, act, wrong):
+    """The average of ``M`` empirical NTKs at width ``n`` is ``Theta + O(1/n)`` plus a seed
+    fluctuation whose size is estimated from the same seeds (standard error of the mean, entry by
+    entry). Bound: ``||mean - Theta||_F <= 4 se + 2/n ||Theta||_F`` with
+    ``se^2 = sum of squared standard errors``. Under the limit ``E ||mean - Theta||^2 = se^2``
+    up to the bias, so 4 units is generous; ``2/n`` covers the ``O(1/n)`` bias (measured for
+    erf, mean pool: ``0.5/n`` relative at n = 64, below the noise at larger n). Kernels in
+    ``wrong`` must fail the same bound: the test can tell them apart."""
+    theta = np.asarray(rnnntk.elman_limit_ntk(xs, **V, pool=pool, activation=act))
+    Ks = _monte_carlo(xs, n, M, pool, act)
+    mean = Ks.mean(axis=0)
+    se = math.sqrt(float(np.sum(Ks.var(axis=0, ddof=1)) / M))
+    bound = 4.0 * se + 2.0 / n * np.linalg.norm(theta)
+    assert np.linalg.norm(mean - theta) < bound
+    for kw in wrong:
+        other = np.asarray(rnnntk.elman_limit_ntk(xs, **{**V, "pool": pool, "activation": act, **kw}))
+        assert np.linalg.norm(mean - other) > bound, kw
+    return se / np.linalg.norm(theta)
+
+
+@pytest.mark.parametrize("act,pool", [("erf", "last"), ("erf", "mean"), ("relu", "mean"), ("tanh", "last")])
+def test_limit_matches_monte_carlo_average_of_wide_networks(xs, act, pool):
+    # n = 512, M = 64: relative standard error about 1% (1.7% for relu); a 10% error in var_w
+    # moves the kernel by only 1-4 standard errors, so the default run checks coarser errors
+    # (var_w halved, the other pooling) and the slow test below the fine ones
+    other = "mean" if pool == "last" else "last"
+    rse = _check_against_monte_carlo(xs, 512, 64, pool, act, wrong=[{"var_w": 0.5}, {"pool": other}])
+    assert rse < 0.02  # the bound is tight enough to mean something
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("pool", POOLS)
+def test_limit_matches_monte_carlo_tightly(act, pool):
+    xs = jax.random.normal(jax.random.key(17), (4, 6, 2))
+    # n = 2048, M = 128: relative standard error 0.5% (erf, tanh), 0.7% (relu). A 10% error in
+    # var_v moves every kernel by 6-9%, one in var_w moves pool="last" by 5-16% but pool="mean"
+    # by only 1% for erf and tanh (measured), so there the test perturbs var_w by 50%
+    wrong = [{"var_w": 1.1 if pool == "last" else 1.5}, {"var_v": 1.1}]
+    rse = _check_against_monte_carlo(xs, 2048, 128, pool, act, wrong=wrong)
+    assert rse < 0.01
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_sequences_are_refused():
+    p = rnnntk.elman_init(jax.random.key(0), 8, 2, **V)
+    ragged = [np.zeros((5, 2)), np.zeros((4, 2))]
+    for fn in (
+        lambda xs: rnnntk.elman_empirical_ntk(p, xs),
+        lambda xs: rnnntk.elman_limit_ntk(xs, **V),
+        lambda xs: rnnntk.elman_apply(p, xs),
+    ):
+        with pytest.raises(rnnntk.ConfigError, match=r"xs is ragged: .*lengths T = \[5, 4\]"):
+            fn(ragged)
+        with pytest.raises(rnnntk.ConfigError, match=r"xs has shape \(5, 2\): expected \[B, T, d\] \(one sequence"):
+            fn(np.zeros((5, 2)))
+        with pytest.raises(rnnntk.ConfigError, match=r"xs holds 1 non-finite"):
+            fn(_with(np.zeros((2, 5, 2)), (1, 2, 0), np.nan))
+        with pytest.raises(rnnntk.ConfigError, match=r"xs holds 2 non-finite"):
+            fn(_with(_with(np.zeros((2, 5, 2)), (0, 0, 0), np.inf), (1, 1, 1), -np.inf))
+    with pytest.raises(rnnntk.ConfigError, match=r"xs has input dimension d = 3 but params.U has d = 2"):
+        rnnntk.elman_empirical_ntk(p, np.zeros((2, 5, 3)))
+    with pytest.raises(rnnntk.ConfigError, match=r"xs.shape = \(0, 5, 2\)"):
+        rnnntk.elman_limit_ntk(np.zeros((0, 5, 2)), **V)
+
+
+def _with(a, idx, value):
+    a = np.array(a)
+    a[idx] = value
+    return a
+
+
+def test_bad_options_are_refused():
+    p = rnnntk.elman_init(jax.random.key(0), 8, 2, **V)
+    xs = np.zeros((2, 3, 2))
+    with pytest.raises(rnnntk.ConfigError, match=r"pool = 'max' .*\"last\", \"mean\""):
+        rnnntk.elman_empirical_ntk(p, xs, pool="max")
+    with pytest.raises(rnnntk.ConfigError, match=r"activation = 'sigmoid' .*\"erf\", \"tanh\", \"relu\""):
+        rnnntk.elman_limit_ntk(xs, **V, activation="sigmoid")
+    with pytest.raises(rnnntk.ConfigError, match=r"param = 'muP'"):
+        rnnntk.elman_init(jax.random.key(0), 8, 2, **V, param="muP")
+    with pytest.raises(rnnntk.ConfigError, match=r"var_w = -1.0 .*>= 0"):
+        rnnntk.elman_init(jax.random.key(0), 8, 2, **{**V, "var_w": -1.0})
+    with pytest.raises(rnnntk.ConfigError, match=r"var_v = nan"):
+        rnnntk.elman_limit_ntk(xs, **{**V, "var_v": float("nan")})
+    with pytest.raises(rnnntk.ConfigError, match=r"method = 'closed_form' .*activation=tanh"):
+        rnnntk.elman_limit_ntk(xs, **V, activation="tanh", method="closed_form")
+    with pytest.raises(rnnntk.ConfigError, match=r"nodes = 0"):
+        rnnntk.elman_limit_ntk(xs, **V, activation="tanh", nodes=0)
+    with pytest.raises(rnnntk.ConfigError, match=r"params shapes .* do not match"):
+        rnnntk.elman_empirical_ntk(rnnntk.ElmanParams(p.W, p.U, p.b[:-1], p.v), xs)
+    with pytest.raises(rnnntk.ConfigError, match=r"expected ElmanParams"):
+        rnnntk.elman_empirical_ntk(rnnntk.init_params(jax.random.key(0), 8, 2), xs)
+    with pytest.raises(rnnntk.ConfigError, match=r"width = 0"):
+        rnnntk.elman_init(jax.random.key(0), 0, 2, **V)
