@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from rnnntk.experiments.real_sequences import ar_baseline, validate
 
 from rnnntk import ConfigError
-from rnnntk.experiments.real_sequences import ar_baseline, validate
 
 
 def test_ar_baseline_recovers_an_autoregression():
