@@ -150,7 +150,7 @@ def _limit_loss(cfg, key, source, target, dim, mk, xe, ye) -> dict[str, np.ndarr
     h = limit_predict(
         xl,
         yl,
-        t=[0.0, float(cfg.training.T)],
+        t=np.array([0.0, float(cfg.training.T)]),
         alpha=float(as_list(cfg.training.alpha)[0]),
         b0=mk["b0"],
         s_w=mk["s_w"],
