@@ -42,16 +42,20 @@ from .limit import (
 from .limit import (
     limit_predict as limit_predict,
 )
+from .lob import LOB as LOB
 from .network import Params as Params
 from .network import init_params as init_params
 from .network import predict as predict
 from .ntk import empirical_ntk as empirical_ntk
+from .realdata import Real as Real
+from .stationary import stationary_gradient as stationary_gradient
 from .train import (
     TrainState as TrainState,
 )
 from .train import (
     current_params as current_params,
 )
+from .train import decay_schedule as decay_schedule
 from .train import (
     init_state as init_state,
 )

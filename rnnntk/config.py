@@ -55,6 +55,8 @@ def build_data(cfg):
 
         X, _ = source.load()
         dim = int(np.shape(X)[1])
+    elif name in ("real", "lob"):  # the series or the book fixes the input dimension
+        dim = source.dim
     return source, target, check_positive_int(dim, "data.dim")
 
 

@@ -8,6 +8,13 @@ Sources (frozen dataclasses, hashable, so they are static arguments of jitted sa
 - `Logistic`: ``X_{k+1} = 4 X_k (1 - X_k)`` per coordinate, optionally plus ``N(0, noise^2)``
   and clipped to ``[0, 1]``; started from the invariant arcsine law.
 - `Npz`: a user's own ``X [K, d]`` and ``Y [K]`` from an ``.npz`` file.
+- `Real` (``real``, `rnnntk.realdata`): a real series shipped inside an installed package
+  (``sunspots``, ``co2``, ``macro``), standardised, as one-step-ahead forecasting with a split in
+  time; `make_dataset` returns the training part.
+- `LOB` (``lob``, `rnnntk.lob`): a synthetic limit order book; features (order-flow imbalance,
+  spread, queue imbalance, last mid move) and the next mid-price move as target.
+
+`Npz`, `Real` and `LOB` bring their own targets (the ``target`` argument is ignored for them).
 
 Targets with finite memory, ``Y_k = f*(X_k, ..., X_{k-m+1}) + noise``:
 
@@ -36,6 +43,8 @@ from ._checks import (
     check_positive_int,
     require,
 )
+from .lob import LOB, sample_lob
+from .realdata import Real
 
 Array = jax.Array
 
@@ -202,7 +211,7 @@ class Teacher:
         return self.burn
 
 
-SOURCES = {"ar1": AR1, "finite_state": FiniteState, "logistic": Logistic, "npz": Npz}
+SOURCES = {"ar1": AR1, "finite_state": FiniteState, "logistic": Logistic, "npz": Npz, "real": Real, "lob": LOB}
 TARGETS = {"sin_lag": SinLag, "teacher": Teacher}
 
 
@@ -309,8 +318,8 @@ def make_dataset(
         key: a PRNG key (path and target noise are derived from it).
         length: number of samples ``K``.
         dim: input dimension ``d`` (ignored for `Npz`, which has its own).
-        source: `AR1`, `FiniteState`, `Logistic` or `Npz`.
-        target: `SinLag` or `Teacher` (ignored for `Npz`, which has its own ``Y``).
+        source: `AR1`, `FiniteState`, `Logistic`, `Npz`, `Real` or `LOB`.
+        target: `SinLag` or `Teacher` (ignored for `Npz`, `Real` and `LOB`, which have their own ``Y``).
         dtype: floating dtype (default: JAX's default float).
 
     Returns:
@@ -322,6 +331,15 @@ def make_dataset(
     """
     length = check_positive_int(length, "length")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    if isinstance(source, LOB):
+        return sample_lob(key, source, length, dtype)
+    if isinstance(source, Real):
+        sp = source.load()
+        if sp.n_train < length:
+            raise ConfigError(
+                f"data.series = {source.series!r} has a training part of {sp.n_train} steps but {length} were requested"
+            )
+        return jnp.asarray(sp.X[:length], dtype), jnp.asarray(sp.Y[:length], dtype)
     if isinstance(source, Npz):
         X, Y = source.load()
         if X.shape[0] < length:

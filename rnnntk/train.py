@@ -16,7 +16,7 @@ displacement ``delta`` accumulates updates (`TrainState.delta`).
 
 Extension of the spec: an optional per-step learning-rate multiplier ``lr_scale [K]``
 (0 freezes the parameters for that step while the memory keeps running, which is how a
-burn-in or a replayed path is expressed; decaying schedules use it too).
+burn-in or a replayed path is expressed; decaying schedules use it too: `decay_schedule`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._checks import ConfigError, check_beta, check_finite_array, check_positive
+from ._checks import ConfigError, check_beta, check_finite_array, check_positive, require
 from .network import (
     Estimator,
     Params,
@@ -170,6 +171,24 @@ def train_steps(
     if check:
         _raise_if_nonfinite(state, metrics)
     return state, metrics
+
+
+def decay_schedule(start: int, length: int, *, k0: float, gamma: float) -> np.ndarray:
+    """``lr_scale`` of steps ``start .. start + length - 1`` for ``alpha_k = alpha / (1 + k / k0)^gamma``.
+
+    Arguments:
+        start: the global index ``k`` of the first step (chunks of a long run pass their offset).
+        length: number of steps.
+        k0: the time scale of the decay (``> 0``); gamma: its exponent (``>= 0``; ``1/2 < gamma <= 1``
+            gives ``sum alpha_k = inf`` and ``sum alpha_k^2 < inf``, the classical conditions).
+
+    Returns:
+        ``[length]`` float64 multipliers ``(1 + k / k0)^(-gamma)``, to pass as ``lr_scale``.
+    """
+    k0 = check_positive(k0, "k0")
+    require(float(gamma) >= 0.0, "gamma", gamma, "a number >= 0")
+    k = np.arange(int(start), int(start) + int(length), dtype=np.float64)
+    return (1.0 + k / k0) ** (-float(gamma))
 
 
 def _raise_if_nonfinite(state: TrainState, metrics: StepMetrics) -> None:

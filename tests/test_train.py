@@ -133,3 +133,16 @@ def test_vmap_over_seeds_alpha_and_beta(key):
         want = rnnntk.train_online(p, xs, ys, beta=float(betas[i]), alpha=float(alphas[i]))
         for g, w in zip(got, want):
             np.testing.assert_allclose(g[i], w, atol=1e-13)
+
+
+def test_decay_schedule_is_the_chunked_learning_rate():
+    from rnnntk.train import decay_schedule
+
+    full = decay_schedule(0, 30, k0=4.0, gamma=0.7)
+    np.testing.assert_allclose(full, [(1 + k / 4.0) ** -0.7 for k in range(30)], rtol=1e-15)
+    parts = [decay_schedule(0, 12, k0=4.0, gamma=0.7), decay_schedule(12, 18, k0=4.0, gamma=0.7)]
+    np.testing.assert_array_equal(np.concatenate(parts), full)
+    with pytest.raises(rnnntk.ConfigError, match="k0"):
+        decay_schedule(0, 3, k0=0.0, gamma=1.0)
+    with pytest.raises(rnnntk.ConfigError, match="gamma"):
+        decay_schedule(0, 3, k0=1.0, gamma=-1.0)
