@@ -298,23 +298,10 @@ def limit_initial_covariance(
     nodes = initial_law_nodes(xs, b0=b0, s_w=s_w, sup_dsigma=act.sup_dsigma, **nodes_kw)
     dt = _float()
     w, b, om = (jnp.asarray(a, dt) for a in nodes)
-    return C_SECOND_MOMENT[c_dist] * _memory_gram(w, b, om, xs.astype(dt), burn, act)
-
-
-@jax.jit
-def _gram(S, om):
-    return (S * om[None, :]) @ S.T
-
-
-def _memory_gram(w, b, om, xs, burn, act):
-    from .network import memory_step
-
-    def body(S, x):
-        s, _ = memory_step(w, b, S, x, act)
-        return s, s
-
-    _, Ss = jax.lax.scan(body, jnp.zeros_like(b), xs)
-    return _gram(Ss[burn:], om)
+    S_only = kernel_sum(
+        w, b, om, jnp.ones_like(om), xs.astype(dt), burn_a=burn, est=parse_grad("rtrl"), act=act, memory_only=True
+    )
+    return C_SECOND_MOMENT[c_dist] * S_only
 
 
 # --------------------------------------------------------------------------- the limit ODE

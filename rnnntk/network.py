@@ -219,9 +219,29 @@ def check_params(params: Params, dim: int | None = None) -> tuple[int, int]:
 # --------------------------------------------------------------------------- the recursion
 
 
+#: Input dimensions up to which ``w . x`` is written as an explicit sum over the ``d`` inputs.
+_SUM_DIM = 16
+
+
+def input_drive(w: Array, x: Array) -> Array:
+    """``w . x`` for every unit: ``w [N, d]``, ``x [d]`` -> ``[N]``.
+
+    For ``d <= 16`` an explicit sum ``w[:, 0] x_0 + ... + w[:, d-1] x_{d-1}``: elementwise, so
+    XLA fuses it (and a ``w = w_0 + delta_w`` feeding it) into the activation's kernel, where a
+    ``dot`` would be a separate kernel reading a materialised ``w``. Larger ``d``: a ``dot``.
+    """
+    d = w.shape[-1]
+    if d > _SUM_DIM:
+        return w @ x
+    z = w[:, 0] * x[0]
+    for j in range(1, d):
+        z = z + w[:, j] * x[j]
+    return z
+
+
 def memory_step(w: Array, b: Array, S: Array, x: Array, act: Activation):
     """``z = w . x + b S``; returns ``(sigma(z), sigma'(z))``, each ``[N]``."""
-    z = w @ x + b * S
+    z = input_drive(w, x) + b * S
     return act.fn(z)
 
 

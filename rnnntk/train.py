@@ -63,48 +63,114 @@ def _tau(est: Estimator) -> int | None:
     return est.tau if est.kind == "tbptt" else None
 
 
-def init_state(params: Params, *, grad: str = "rtrl") -> TrainState:
-    """Zero displacement, zero memory and zero sensitivities for ``params``."""
-    est = parse_grad(grad, allow_bptt=False)
+def _zero_state(params: Params, tau: int | None) -> TrainState:
     n, d = params.w.shape
     dtype = params.w.dtype
-    Jw, Jb = init_sensitivities(n, d, _tau(est), dtype)
+    Jw, Jb = init_sensitivities(n, d, tau, dtype)
     delta = jax.tree.map(jnp.zeros_like, params)
     return TrainState(delta, jnp.zeros((n,), dtype), Jw, Jb, jnp.zeros((), jnp.int32))
 
 
+_zero_state_jit = jax.jit(_zero_state, static_argnames="tau")  # one dispatch instead of seven
+
+
+def init_state(params: Params, *, grad: str = "rtrl") -> TrainState:
+    """Zero displacement, zero memory and zero sensitivities for ``params``."""
+    est = parse_grad(grad, allow_bptt=False)
+    return _zero_state_jit(params, _tau(est))
+
+
+def _add(params0: Params, delta: Params) -> Params:
+    return jax.tree.map(jnp.add, params0, delta)
+
+
+_add_jit = jax.jit(_add)
+
+
 def current_params(params0: Params, state: TrainState) -> Params:
     """``theta_0 + delta``."""
-    return jax.tree.map(jnp.add, params0, state.delta)
+    return _add_jit(params0, state.delta)
 
 
-def _online_step(params0: Params, beta, alpha, est: Estimator, act, state: TrainState, inp):
-    x, y, scale = inp
+#: Online steps per iteration of the scan's loop. Unrolling saves the loop's own per-step work
+#: (counter, condition, copies of the carry), which is most of the cost of a step at small ``N``
+#: on CPU; see the Benchmarks section of the README (``scripts/bench.py``).
+UNROLL = 2
+
+
+def _online_step(params0: Params, out_scale, alpha, lr_unit, est: Estimator, act, carry, inp):
+    """One online step on the carry ``(delta, S, Jw, Jb)``; returns the new carry and ``yhat``.
+
+    ``theta = theta_0 + delta`` is formed inside the step (XLA fuses the addition into its
+    consumers where it can); ``inp`` is ``(x, y)`` or ``(x, y, lr_scale_k)``.
+    """
+    delta, S, Jw, Jb = carry
+    x, y = inp[0], inp[1]
     tau = _tau(est)
-    theta = current_params(params0, state)
-    n = theta.c.shape[-1]
-    dtype = theta.c.dtype
-    s, Jw, Jb = step(theta.w, theta.b, state.S, state.Jw, state.Jb, x, act, tau)
+    theta = _add(params0, delta)
+    s, Jw, Jb = step(theta.w, theta.b, S, Jw, Jb, x, act, tau)
     pw, pb = psi_rows(Jw, Jb, tau)
-    yhat = jnp.power(jnp.asarray(n, dtype), -beta) * jnp.dot(theta.c, s)
+    yhat = out_scale * jnp.dot(theta.c, s)
     err = y - yhat
-    g = scale * alpha * jnp.power(jnp.asarray(n, dtype), beta - 2) * err
+    # the same product as alpha N^{beta-2} err (times lr_scale_k), in the same order
+    g = (alpha if len(inp) == 2 else inp[2] * alpha) * lr_unit * err
     gc = g * theta.c
     delta = Params(
-        state.delta.c + g * s,
-        state.delta.w + gc[:, None] * pw,
-        state.delta.b + gc * pb,
+        delta.c + g * s,
+        delta.w + gc[:, None] * pw,
+        delta.b + gc * pb,
     )
-    new = TrainState(delta, s, Jw, Jb, state.step + 1)
-    return new, StepMetrics(yhat, 0.5 * err * err)
+    return (delta, s, Jw, Jb), yhat
 
 
-@partial(jax.jit, static_argnames=("est", "act"))
-def _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act):
+def _scan(params0, state: TrainState, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
+    """``len(ys)`` online steps from ``state``: the traceable core of every public entry point.
+
+    Only ``yhat`` leaves the loop each step; the losses are formed from it afterwards, and the
+    step counter is advanced once.
+    """
     dtype = params0.c.dtype
-    body = partial(_online_step, params0, jnp.asarray(beta, dtype), jnp.asarray(alpha, dtype), est, act)
-    inputs = (xs.astype(dtype), ys.astype(dtype), lr_scale.astype(dtype))
-    return jax.lax.scan(body, state, inputs)
+    n = params0.c.shape[-1]
+    beta = jnp.asarray(beta, dtype)
+    out_scale = jnp.power(jnp.asarray(n, dtype), -beta)
+    lr_unit = jnp.power(jnp.asarray(n, dtype), beta - 2)
+    body = partial(_online_step, params0, out_scale, jnp.asarray(alpha, dtype), lr_unit, est, act)
+    ys = ys.astype(dtype)
+    inputs = (xs.astype(dtype), ys) if lr_scale is None else (xs.astype(dtype), ys, lr_scale.astype(dtype))
+    carry = (state.delta, state.S, state.Jw, state.Jb)
+    (delta, S, Jw, Jb), yhat = jax.lax.scan(body, carry, inputs, unroll=min(unroll, max(1, ys.shape[0])))
+    err = ys - yhat
+    return TrainState(delta, S, Jw, Jb, state.step + ys.shape[0]), StepMetrics(yhat, 0.5 * err * err)
+
+
+def _finite_flags(loss: Array, delta: Params) -> Array:
+    """``[first step with a non-finite loss or -1, 1 if every parameter is finite]`` (int32)."""
+    finite = jnp.isfinite(loss)
+    first_bad = jnp.where(jnp.all(finite), -1, jnp.argmin(finite))
+    params_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in delta]))
+    return jnp.stack([first_bad, params_ok]).astype(jnp.int32)
+
+
+_STATIC = ("est", "act", "unroll")
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
+    return _scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll)
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _train_scan_checked(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
+    state, metrics = _scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll)
+    return state, metrics, _finite_flags(metrics.loss, state.delta)
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _train_online(params0, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
+    """`train_online` as one program: zero state, the scan, ``theta_0 + delta`` and the flags."""
+    state = _zero_state(params0, _tau(est))
+    state, metrics = _scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll)
+    return _add(params0, state.delta), _finite_flags(metrics.loss, state.delta)
 
 
 def _check_sequence(params: Params, xs, ys, lr_scale):
@@ -118,11 +184,10 @@ def _check_sequence(params: Params, xs, ys, lr_scale):
             f"ys has shape {tuple(ys.shape)} but xs has {xs.shape[0]} steps: expected ys [K] with K = len(xs)"
         )
     check_finite_array(ys, "ys")
-    if lr_scale is None:
-        lr_scale = jnp.ones(ys.shape, ys.dtype)
-    lr_scale = jnp.asarray(lr_scale)
-    if lr_scale.shape != ys.shape:
-        raise ConfigError(f"lr_scale has shape {tuple(lr_scale.shape)}: expected [K] = {tuple(ys.shape)}")
+    if lr_scale is not None:
+        lr_scale = jnp.asarray(lr_scale)
+        if lr_scale.shape != ys.shape:
+            raise ConfigError(f"lr_scale has shape {tuple(lr_scale.shape)}: expected [K] = {tuple(ys.shape)}")
     return xs, ys, lr_scale
 
 
@@ -149,27 +214,27 @@ def train_steps(
         grad: ``"rtrl"`` or ``"tbptt:<tau>"``; must match the state's sensitivity buffer.
         lr_scale: optional ``[K]`` multiplier of the learning rate (0 = frozen step).
         check: validate inputs and raise on non-finite results (turn off inside ``jit``/``vmap``).
+            The check of the results is one fused reduction computed with the scan and a single
+            transfer of two integers to the host.
 
     Returns:
         ``(state, metrics)`` with per-step `StepMetrics`.
     """
     est = parse_grad(grad, allow_bptt=False)
     act = get_activation(activation)
-    if check:
-        beta = check_beta(beta)
-        alpha = check_positive(alpha, "alpha")
-        xs, ys, lr_scale = _check_sequence(params0, xs, ys, lr_scale)
-        expected = init_sensitivities(*params0.w.shape, _tau(est), params0.w.dtype)[0].shape
-        if state.Jw.shape != expected:
-            raise ConfigError(
-                f"the training state holds sensitivities of shape {tuple(state.Jw.shape)} but "
-                f"grad={est.label} needs {tuple(expected)}: start it with init_state(params, grad=...)"
-            )
-    elif lr_scale is None:
-        lr_scale = jnp.ones(jnp.shape(ys), jnp.result_type(ys))
-    state, metrics = _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act)
-    if check:
-        _raise_if_nonfinite(state, metrics)
+    if not check:
+        return _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act)
+    beta = check_beta(beta)
+    alpha = check_positive(alpha, "alpha")
+    xs, ys, lr_scale = _check_sequence(params0, xs, ys, lr_scale)
+    expected = init_sensitivities(*params0.w.shape, _tau(est), params0.w.dtype)[0].shape
+    if state.Jw.shape != expected:
+        raise ConfigError(
+            f"the training state holds sensitivities of shape {tuple(state.Jw.shape)} but "
+            f"grad={est.label} needs {tuple(expected)}: start it with init_state(params, grad=...)"
+        )
+    state, metrics, flags = _train_scan_checked(params0, state, xs, ys, lr_scale, beta, alpha, est, act)
+    _raise_if_nonfinite(flags)
     return state, metrics
 
 
@@ -191,13 +256,14 @@ def decay_schedule(start: int, length: int, *, k0: float, gamma: float) -> np.nd
     return (1.0 + k / k0) ** (-float(gamma))
 
 
-def _raise_if_nonfinite(state: TrainState, metrics: StepMetrics) -> None:
-    if not bool(jnp.all(jnp.isfinite(metrics.loss))):
-        k = int(jnp.argmin(jnp.isfinite(metrics.loss)))
+def _raise_if_nonfinite(flags) -> None:
+    first_bad, params_ok = (int(v) for v in jax.device_get(flags))  # the one host synchronisation
+    if first_bad >= 0:
         raise FloatingPointError(
-            f"training produced a non-finite loss at step {k} of this chunk; lower alpha or check the data for outliers"
+            f"training produced a non-finite loss at step {first_bad} of this chunk; lower alpha or check the data "
+            "for outliers"
         )
-    if not all(bool(jnp.all(jnp.isfinite(x))) for x in state.delta):
+    if not params_ok:
         raise FloatingPointError("training produced non-finite parameters; lower alpha")
 
 
@@ -230,8 +296,11 @@ def train_online(
         >>> xs, ys = make_dataset(jax.random.key(1), 2000, dim=1)
         >>> p = train_online(p0, xs, ys, beta=0.75, alpha=1.0)
     """
-    state = init_state(params, grad=grad)
-    state, _ = train_steps(
-        params, state, xs, ys, beta=beta, alpha=alpha, grad=grad, activation=activation, lr_scale=lr_scale
-    )
-    return current_params(params, state)
+    est = parse_grad(grad, allow_bptt=False)
+    act = get_activation(activation)
+    beta = check_beta(beta)
+    alpha = check_positive(alpha, "alpha")
+    xs, ys, lr_scale = _check_sequence(params, xs, ys, lr_scale)
+    params, flags = _train_online(params, xs, ys, lr_scale, beta, alpha, est, act)
+    _raise_if_nonfinite(flags)
+    return params
