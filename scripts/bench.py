@@ -47,7 +47,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rnnntk  # noqa: E402
-from rnnntk.train import _train_scan, init_state, train_steps  # noqa: E402
+from rnnntk.train import _train_online, init_state, train_steps  # noqa: E402
 
 BETA, ALPHA = 0.75, 1.0
 
@@ -122,20 +122,36 @@ def jit_step_train(c, w, b, xs, ys, beta, alpha):
 
 
 def _run(f):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     jax.block_until_ready(f())
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
+
+
+CPU = {}  # method -> process CPU times of the last `timed` call
 
 
 def timed(methods: dict, rounds: int) -> dict:
-    """Warm each callable up, then time them interleaved for ``rounds`` rounds."""
+    """Warm each callable up, then time them interleaved for ``rounds`` rounds.
+
+    Returns wall-clock times per method; the process CPU times go to ``CPU``.
+    """
     for f in methods.values():
         _run(f)
     times = {k: [] for k in methods}
+    CPU.clear()
+    CPU.update({k: [] for k in methods})
     for _ in range(rounds):
         for k, f in methods.items():
-            times[k].append(_run(f))
+            wall, cpu = _run(f)
+            times[k].append(wall)
+            CPU[k].append(cpu)
     return times
+
+
+def cpu_share(times, method) -> float:
+    """Median CPU time / wall time: ~1 for one busy thread on an idle machine, less when other
+    processes take the cores, more when XLA runs a kernel on several threads."""
+    return statistics.median(c / w for c, w in zip(CPU[method], times[method]))
 
 
 def ratio(times, a, b, work_a=1.0, work_b=1.0):
@@ -162,10 +178,9 @@ def problem(n: int, d: int, k: int, dtype, seed: int = 0):
 
 
 def xla_mib(p, xs, ys) -> float:
-    """Bytes allocated by the compiled training scan (arguments, outputs, temporaries)."""
+    """MiB allocated by the compiled `train_online` program (arguments, outputs, temporaries)."""
     est, act = rnnntk.network.parse_grad("rtrl"), rnnntk.network.get_activation("tanh")
-    lr = jnp.ones(ys.shape, ys.dtype)
-    m = _train_scan.lower(p, init_state(p), xs, ys, lr, BETA, ALPHA, est, act).compile().memory_analysis()
+    m = _train_online.lower(p, xs, ys, None, BETA, ALPHA, est, act).compile().memory_analysis()
     if m is None:
         return float("nan")
     return (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes) / 2**20
@@ -179,7 +194,8 @@ def throughput_table(widths, dims, seconds, rounds, loop_seconds):
     rows = []
     hdr = (
         f"{'d':>2} {'N':>7} {'K':>7} | {'numpy':>9} {'jit-step':>9} {'floor':>9} {'steps':>9} {'online':>9} |"
-        f" {'on/floor':>8} {'on/numpy':>8} {'on/jit':>7} {'on/steps':>8} | {'xla MiB':>7}"
+        f" {'on/floor':>8} {'on/numpy':>8} {'on/jit':>7} {'on/steps':>8} | {'xla MiB':>7} {'cpu':>4}"
+        f" | {'cpu-time on/floor':>17} {'on/numpy':>8}"
     )
     print("\nThroughput, float32, rtrl (unit-steps/s; ratios: median of per-round ratios)")
     print(hdr)
@@ -209,14 +225,22 @@ def throughput_table(widths, dims, seconds, rounds, loop_seconds):
                 f"online/{m}": ratio(t, "online", m, work["online"], work[m])
                 for m in ("floor", "numpy", "jit-step", "steps")
             }
+            rc = {f"online/{m}": ratio(CPU, "online", m, work["online"], work[m]) for m in ("floor", "numpy")}
+            share = cpu_share(t, "online")
             mib = xla_mib(p, xs, ys)
             print(
                 f"{d:>2} {n:>7} {k:>7} | {rate['numpy']:>9.3g} {rate['jit-step']:>9.3g} {rate['floor']:>9.3g}"
                 f" {rate['steps']:>9.3g} {rate['online']:>9.3g} | {r['online/floor']:>8.2f}"
-                f" {r['online/numpy']:>8.2f} {r['online/jit-step']:>7.2f} {r['online/steps']:>8.2f} | {mib:>7.2f}",
+                f" {r['online/numpy']:>8.2f} {r['online/jit-step']:>7.2f} {r['online/steps']:>8.2f} | {mib:>7.2f}"
+                f" {share:>4.2f} | {rc['online/floor']:>17.2f} {rc['online/numpy']:>8.2f}",
                 flush=True,
             )
-            rows.append(dict(d=d, N=n, K=k, K_numpy=k_np, K_jit_step=k_js, rate=rate, ratios=r, xla_mib=mib))
+            rows.append(
+                dict(
+                    d=d, N=n, K=k, K_numpy=k_np, K_jit_step=k_js, rate=rate, ratios=r, cpu_time_ratios=rc,
+                    cpu_share=share, xla_mib=mib,
+                )
+            )  # fmt: skip
     return rows
 
 
@@ -300,25 +324,35 @@ def ensemble(seeds, n_each, seconds, rounds):
     )
     rate = {m: n_one * k / statistics.median(v) for m, v in t.items()}
     r = ratio(t, "ensemble", "one")
+    rc = ratio(CPU, "ensemble", "one")
     print(f"\nEnsemble (float32, d = 1, K = {k}): vmap over {seeds} seeds of N = {n_each} against one N = {n_one}")
-    print(f"  ensemble {rate['ensemble']:.3g} unit-steps/s, one network {rate['one']:.3g}: ratio {r:.2f}")
-    return dict(seeds=seeds, N_each=n_each, N_one=n_one, K=k, rate=rate, ratio=r)
+    print(
+        f"  ensemble {rate['ensemble']:.3g} unit-steps/s, one network {rate['one']:.3g}: ratio {r:.2f}"
+        f" (cpu-time ratio {rc:.2f})"
+    )
+    return dict(seeds=seeds, N_each=n_each, N_one=n_one, K=k, rate=rate, ratio=r, cpu_time_ratio=rc)
 
 
 def targets(rows, ens):
+    """The issue's targets, on wall-clock ratios (and, for reference, on CPU-time ratios)."""
     by = {(r["d"], r["N"]): r for r in rows}
     checks = []
     for n, f_floor, f_np in [(1000, 0.7, 5.0), (16000, 0.7, 1.5)]:
         r = by.get((1, n))
         if r is None:
             continue
-        checks.append((f"train_online >= {f_floor}x floor at N = {n}", r["ratios"]["online/floor"], f_floor))
-        checks.append((f"train_online >= {f_np}x NumPy at N = {n}", r["ratios"]["online/numpy"], f_np))
-    checks.append((f"ensemble {ens['seeds']}x{ens['N_each']} >= 0.8x one N = {ens['N_one']}", ens["ratio"], 0.8))
-    print("\nTargets (float32, d = 1)")
-    for label, got, want in checks:
-        print(f"  [{'ok' if got >= want else 'MISS'}] {label}: {got:.2f}")
-    return [dict(target=label, value=got, required=want, met=bool(got >= want)) for label, got, want in checks]
+        for m, want in (("floor", f_floor), ("numpy", f_np)):
+            label = f"train_online >= {want}x {'the floor' if m == 'floor' else 'the NumPy loop'} at N = {n}"
+            checks.append((label, r["ratios"][f"online/{m}"], r["cpu_time_ratios"][f"online/{m}"], want))
+    label = f"ensemble {ens['seeds']} x N = {ens['N_each']} >= 0.8x one N = {ens['N_one']}"
+    checks.append((label, ens["ratio"], ens["cpu_time_ratio"], 0.8))
+    print("\nTargets (float32, d = 1): wall-clock ratio (CPU-time ratio)")
+    for label, got, cpu, want in checks:
+        print(f"  [{'ok' if got >= want else 'MISS'}] {label}: {got:.2f} ({cpu:.2f})")
+    return [
+        dict(target=label, value=got, cpu_time_value=cpu, required=want, met=bool(got >= want))
+        for label, got, cpu, want in checks
+    ]
 
 
 def main(argv=None):
@@ -344,10 +378,12 @@ def main(argv=None):
     ens = ensemble(8, 4000, seconds * 2, rounds)
     tg = targets(rows, ens)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nprocess peak RSS {rss:.0f} MiB; {time.time() - t0:.0f} s")
+    print(f"\nprocess peak RSS {rss:.0f} MiB; {time.time() - t0:.0f} s; load average {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(table=rows, steps=steps, float64=f64, ensemble=ens, targets=tg, peak_rss_mib=rss), f, indent=1)
+            json.dump(
+                dict(table=rows, steps=steps, float64=f64, ensemble=ens, targets=tg, peak_rss_mib=rss), f, indent=1
+            )
     return 0 if all(t["met"] for t in tg) else 1
 
 
