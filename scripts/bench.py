@@ -1,7 +1,7 @@
 """Online-training throughput: rnnntk against a NumPy loop, a jitted step and the fused floor.
 
-    python scripts/bench.py            # full run, ~10 min on 2 CPU cores
-    python scripts/bench.py --quick    # fewer widths and repeats, ~2 min
+    python scripts/bench.py            # full run, ~10 min on 2 idle CPU cores
+    python scripts/bench.py --quick    # fewer widths, shorter runs, ~4 min
     python scripts/bench.py --json out.json
 
 Throughput is in unit-steps per second: one hidden unit updated for one online step (``N K / t``
@@ -21,11 +21,15 @@ Timing: compile excluded (one warm-up call), ``block_until_ready``, methods inte
 of ``R`` rounds so that background load hits them alike; the table gives the median time and
 ratios as the median over rounds of the per-round ratio. Scanned runs use enough steps that one
 call takes ~0.3 s (``--quick``: ~0.1 s); the Python loops use fewer steps (their per-step cost
-does not depend on the run length). Memory: ``xla MiB`` is what the compiled ``train_online``
-program allocates (arguments + outputs + temporaries, from XLA's memory analysis); the process
-peak RSS is printed at the end. Further sections: throughput against the number of steps (per-call
+does not depend on the run length). ``cpu`` is the process CPU time over the wall-clock time of
+the ``online`` calls: about 1 for one busy thread on an idle machine, below 1 when other processes
+take the cores (the wall-clock numbers are then noisy), above 1 when XLA splits a kernel over
+threads (large ``N``). The CPU-time ratios next to it are a load-insensitive check for the
+single-threaded sizes. Memory: ``xla MiB`` is what the compiled ``train_online`` program
+allocates (arguments + outputs + temporaries, from XLA's memory analysis); the process peak RSS
+is printed at the end. Further sections: throughput against the number of steps (per-call
 overhead), float64 against float32, and an ensemble of 8 networks of ``N = 4000`` under
-``jax.vmap`` against one network of ``N = 32000``.
+``jax.vmap`` against one network of ``N = 32000``. Exit status 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rnnntk  # noqa: E402
-from rnnntk.train import _train_online, init_state, train_steps  # noqa: E402
+from rnnntk.train import _train_scan_checked, init_state, train_steps  # noqa: E402
 
 BETA, ALPHA = 0.75, 1.0
 
@@ -178,9 +182,10 @@ def problem(n: int, d: int, k: int, dtype, seed: int = 0):
 
 
 def xla_mib(p, xs, ys) -> float:
-    """MiB allocated by the compiled `train_online` program (arguments, outputs, temporaries)."""
+    """MiB allocated by the compiled training program of `train_online` (arguments, outputs, temporaries)."""
     est, act = rnnntk.network.parse_grad("rtrl"), rnnntk.network.get_activation("tanh")
-    m = _train_online.lower(p, xs, ys, None, BETA, ALPHA, est, act).compile().memory_analysis()
+    st = init_state(p)
+    m = _train_scan_checked.lower(p, st, xs, ys, None, BETA, ALPHA, est, act).compile().memory_analysis()
     if m is None:
         return float("nan")
     return (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes) / 2**20
@@ -264,6 +269,24 @@ def steps_scaling(n, ks, rounds):
         print(f"{k:>8} | {rate['floor']:>9.3g} {rate['online']:>9.3g} | {r:>8.2f} | {ms:>9.2f}", flush=True)
         rows.append(dict(N=n, K=k, rate=rate, online_over_floor=r))
     return rows
+
+
+def call_overhead(n, k, rounds):
+    """Fixed cost of one call: a run of a few steps, where the scan itself is negligible."""
+    p, xs, ys = problem(n, 1, k, jnp.float32)
+    t = timed(
+        {
+            "floor": lambda: floor_train(*p, xs, ys, BETA, ALPHA),
+            "steps(check=False)": lambda: train_steps(p, init_state(p), xs, ys, beta=BETA, alpha=ALPHA, check=False),
+            "steps(check=True)": lambda: train_steps(p, init_state(p), xs, ys, beta=BETA, alpha=ALPHA),
+            "online": lambda: rnnntk.train_online(p, xs, ys, beta=BETA, alpha=ALPHA),
+        },
+        max(rounds, 21),
+    )
+    ms = {m: 1e3 * statistics.median(v) for m, v in t.items()}
+    print(f"\nTime of one call of {k} steps (N = {n}, float32): validation, dispatch, host synchronisation")
+    print("  " + ", ".join(f"{m} {v:.3f} ms" for m, v in ms.items()))
+    return dict(N=n, K=k, ms=ms)
 
 
 def width_scaling_note(rows):
@@ -374,6 +397,7 @@ def main(argv=None):
     rows = throughput_table(widths, dims, seconds, rounds, loop_seconds)
     width_scaling_note(rows)
     steps = steps_scaling(1000, ks, rounds)
+    overhead = call_overhead(1000, 8, rounds)
     f64 = float64_cost((1000, 16000, 100000), (1, 8), seconds, rounds)
     ens = ensemble(8, 4000, seconds * 2, rounds)
     tg = targets(rows, ens)
@@ -382,7 +406,17 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                dict(table=rows, steps=steps, float64=f64, ensemble=ens, targets=tg, peak_rss_mib=rss), f, indent=1
+                dict(
+                    table=rows,
+                    steps=steps,
+                    call_overhead=overhead,
+                    float64=f64,
+                    ensemble=ens,
+                    targets=tg,
+                    peak_rss_mib=rss,
+                ),
+                f,
+                indent=1,
             )
     return 0 if all(t["met"] for t in tg) else 1
 
