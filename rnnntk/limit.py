@@ -249,7 +249,8 @@ def limit_kernel(
         n_w, n_b, w_rule, tol: quadrature nodes per ``w`` coordinate (default: enough for the
             relative accuracy ``tol`` on this path, `quadrature_size`) and in ``b``, the ``w`` rule.
         samples, key: Monte Carlo sample size ``M`` and key (default ``jax.random.key(0)``).
-        chunk: units (nodes) processed at once.
+        chunk: at most this many nodes are processed at once; fewer when their features would
+            exceed `rnnntk.ntk.MEMORY_BUDGET` (the result does not depend on it beyond roundoff).
 
     Returns:
         ``[P, P]`` (or ``[Q, P]`` with ``xs_eval``), in float64 under ``jax_enable_x64``.

@@ -200,7 +200,8 @@ def empirical_ntk(
         burn: the number of leading steps with no output (memory warm-up).
         grad: ``"rtrl"`` (symmetric kernel), ``"tbptt:<tau>"`` (``psi`` truncated, not
             symmetric) or ``"bptt"`` (reverse-mode reference; equals ``rtrl``).
-        chunk: units processed at once (memory ``O(P * chunk * d)``).
+        chunk: at most this many units are processed at once (memory ``O(P * chunk * d)``); fewer
+            when their features would exceed `MEMORY_BUDGET`.
 
     Returns:
         ``[P, P]`` kernel matrix, rows ``phi``, columns ``psi``.
