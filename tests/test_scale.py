@@ -107,3 +107,13 @@ def test_train_steps_reports_the_first_non_finite_step(key):
     ys = ys.at[4:].set(1e308)  # finite data whose error overflows the loss from step 4 on
     with pytest.raises(FloatingPointError, match="at step 4 of this chunk"):
         train_steps(p, init_state(p), xs, ys, beta=0.75, alpha=1.0)
+
+
+@pytest.mark.parametrize("d", [1, 3, 16, 17, 40])
+def test_input_drive_is_the_matrix_vector_product(d):
+    """Explicit sums for d <= 16, a dot above: both are w @ x (float64 roundoff of d terms)."""
+    from rnnntk.network import input_drive
+
+    rng = np.random.default_rng(d)
+    w, x = rng.standard_normal((30, d)), rng.standard_normal(d)
+    np.testing.assert_allclose(input_drive(jnp.asarray(w), jnp.asarray(x)), w @ x, rtol=0, atol=1e-14 * d)
