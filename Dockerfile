@@ -1,7 +1,7 @@
 # rnnntk on NVIDIA GPUs.
 #
 #   docker build -t rnnntk .
-#   docker run --rm --gpus all rnnntk                      # smoke check: the test suite (make test)
+#   docker run --rm --gpus all rnnntk                      # smoke check (see CMD)
 #   docker run --rm --gpus all -v "$PWD/outputs:/opt/rnnntk/outputs" rnnntk \
 #       rnnntk experiment=convergence scale=paper
 #
@@ -42,4 +42,6 @@ COPY . .
 RUN touch /opt/venv/.installed \
     && python -c "import jax, rnnntk; print('rnnntk', rnnntk.__version__, 'jax', jax.__version__)"
 
-CMD ["make", "test"]
+# Smoke check: the devices JAX sees, one tiny experiment on them, then the test suite on the CPU
+# backend (its float64 tolerances and its multi-device test use the CPU's host devices).
+CMD ["sh", "-c", "python -c 'import jax; print(\"devices:\", jax.devices())' && rnnntk experiment=kernel scale=tiny logger=none progress=false && JAX_PLATFORMS=cpu make test"]
