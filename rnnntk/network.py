@@ -224,18 +224,18 @@ _SUM_DIM = 16
 
 
 def input_drive(w: Array, x: Array) -> Array:
-    """``w . x`` for every unit: ``w [N, d]``, ``x [d]`` -> ``[N]``.
+    """``w . x`` for every unit: ``w [..., N, d]``, ``x [d]`` -> ``[..., N]``.
 
-    For ``d <= 16`` an explicit sum ``w[:, 0] x_0 + ... + w[:, d-1] x_{d-1}``: elementwise, so
+    For ``d <= 16`` an explicit sum ``w[..., 0] x_0 + ... + w[..., d-1] x_{d-1}``: elementwise, so
     XLA fuses it (and a ``w = w_0 + delta_w`` feeding it) into the activation's kernel, where a
     ``dot`` would be a separate kernel reading a materialised ``w``. Larger ``d``: a ``dot``.
     """
     d = w.shape[-1]
     if d > _SUM_DIM:
         return w @ x
-    z = w[:, 0] * x[0]
+    z = w[..., 0] * x[0]
     for j in range(1, d):
-        z = z + w[:, j] * x[j]
+        z = z + w[..., j] * x[j]
     return z
 
 
