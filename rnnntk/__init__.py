@@ -2,76 +2,57 @@
 
 The finite diagonal RNN trained online on an ergodic sequence (`init_params`, `train_online`,
 `predict`, `empirical_ntk`) next to its kernel limit (`limit_kernel`, `limit_predict`), as
-specified in the project's model contract (spec sections 1 to 4).
+specified in the project's model contract (spec sections 1 to 4); the Elman network with a full
+recurrent matrix and its infinite-width NTK (`elman_init`, `elman_empirical_ntk`,
+`elman_limit_ntk`); data sources, chunked training and the stationary-loss gradient.
+The online actor-critic lives in `rnnntk.actor_critic` (it imports diffrax).
 """
 
-from ._checks import ConfigError as ConfigError
-from .data import (
-    AR1 as AR1,
-)
-from .data import (
-    FiniteState as FiniteState,
-)
-from .data import (
-    Logistic as Logistic,
-)
-from .data import (
-    Npz as Npz,
-)
-from .data import (
-    SinLag as SinLag,
-)
-from .data import (
-    Teacher as Teacher,
-)
-from .data import (
-    make_dataset as make_dataset,
-)
-from .limit import (
-    kernel_flow as kernel_flow,
-)
-from .limit import (
-    limit_initial_covariance as limit_initial_covariance,
-)
-from .limit import (
-    limit_kernel as limit_kernel,
-)
-from .limit import (
-    limit_loss as limit_loss,
-)
-from .limit import (
-    limit_predict as limit_predict,
-)
-from .lob import LOB as LOB
-from .network import Params as Params
-from .network import init_params as init_params
-from .network import predict as predict
-from .ntk import empirical_ntk as empirical_ntk
-from .realdata import Real as Real
-from .stationary import stationary_gradient as stationary_gradient
-from .train import (
-    TrainState as TrainState,
-)
-from .train import (
-    current_params as current_params,
-)
-from .train import decay_schedule as decay_schedule
-from .train import (
-    init_state as init_state,
-)
-from .train import (
-    train_online as train_online,
-)
-from .train import (
-    train_steps as train_steps,
-)
+from ._checks import ConfigError
+from .data import AR1, Delay, FiniteState, Logistic, Npz, SinLag, Teacher, make_dataset
+from .elman import ElmanParams, elman_apply, elman_empirical_ntk, elman_init
+from .elman_limit import elman_limit_ntk
+from .limit import kernel_flow, limit_initial_covariance, limit_kernel, limit_loss, limit_predict
+from .lob import LOB
+from .network import Params, init_params, predict
+from .ntk import empirical_ntk
+from .realdata import Real
+from .stationary import stationary_gradient
+from .train import TrainState, current_params, decay_schedule, init_state, train_online, train_steps
+
+__all__ = [
+    "AR1",
+    "ConfigError",
+    "Delay",
+    "ElmanParams",
+    "FiniteState",
+    "LOB",
+    "Logistic",
+    "Npz",
+    "Params",
+    "Real",
+    "SinLag",
+    "Teacher",
+    "TrainState",
+    "current_params",
+    "decay_schedule",
+    "elman_apply",
+    "elman_empirical_ntk",
+    "elman_init",
+    "elman_limit_ntk",
+    "empirical_ntk",
+    "init_params",
+    "init_state",
+    "kernel_flow",
+    "limit_initial_covariance",
+    "limit_kernel",
+    "limit_loss",
+    "limit_predict",
+    "make_dataset",
+    "predict",
+    "stationary_gradient",
+    "train_online",
+    "train_steps",
+]
 
 __version__ = "0.1.0"
-
-# The Elman network with a full recurrent matrix (NTK and mean-field parameterisations) and its
-# infinite-width NTK.
-from .elman import ElmanParams as ElmanParams  # noqa: E402
-from .elman import elman_apply as elman_apply  # noqa: E402
-from .elman import elman_empirical_ntk as elman_empirical_ntk  # noqa: E402
-from .elman import elman_init as elman_init  # noqa: E402
-from .elman_limit import elman_limit_ntk as elman_limit_ntk  # noqa: E402

@@ -68,8 +68,7 @@ def apply_scale(cfg, overrides=()) -> Any:
 
 def compose(overrides: list[str] | None = None, *, out_dir: str | None = None):
     """Compose the project configuration with Hydra's compose API (for tests and notebooks)."""
-    from hydra import compose as hcompose
-    from hydra import initialize_config_module
+    from hydra import compose as hcompose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 

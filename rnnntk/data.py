@@ -188,6 +188,22 @@ class SinLag:
 
 
 @dataclass(frozen=True)
+class Delay:
+    """``Y_k = sin(2 u . X_{k - lag}) + noise``, ``u = 1 / sqrt(d)``: a pure delay line.
+
+    With independent inputs (``data.rho = 0``) only the memory can predict ``Y``, and truncated
+    backpropagation through ``tau <= lag`` steps never sees the input that matters.
+    """
+
+    lag: int = 3
+    noise: float = 0.0
+
+    def __post_init__(self):
+        check_positive_int(self.lag, "target.lag")
+        require(float(self.noise) >= 0.0, "target.noise", self.noise, "a number >= 0")
+
+
+@dataclass(frozen=True)
 class Teacher:
     """A fixed random network of spec section 2 (``beta = 1/2``) as target, plus noise."""
 
@@ -212,7 +228,7 @@ class Teacher:
 
 
 SOURCES = {"ar1": AR1, "finite_state": FiniteState, "logistic": Logistic, "npz": Npz, "real": Real, "lob": LOB}
-TARGETS = {"sin_lag": SinLag, "teacher": Teacher}
+TARGETS = {"sin_lag": SinLag, "delay": Delay, "teacher": Teacher}
 
 
 def build_source(name: str, **options):
@@ -289,6 +305,10 @@ def apply_target(key: Array, xs: Array, target) -> Array:
         u = jnp.ones((d,), xs.dtype) / jnp.sqrt(jnp.asarray(d, xs.dtype))
         p = xs @ u
         y = jnp.sin(2.0 * p[lag:]) + 0.5 * jnp.cos(p[lag - 1 : -1] if lag else p)
+    elif isinstance(target, Delay):
+        d = xs.shape[1]
+        u = jnp.ones((d,), xs.dtype) / jnp.sqrt(jnp.asarray(d, xs.dtype))
+        y = jnp.sin(2.0 * (xs @ u))[: xs.shape[0] - lag]
     elif isinstance(target, Teacher):
         from .network import init_params, predict
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from ac_reference import naive_actor_critic
 
-from rnnntk import ConfigError
-from rnnntk import actor_critic as ac
+from rnnntk import ConfigError, actor_critic as ac
 from rnnntk.actor_critic import finite as F
 from rnnntk.actor_critic.nets import empirical_kernel
 from rnnntk.metrics import fit_loglog

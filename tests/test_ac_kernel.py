@@ -5,8 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnntk import ConfigError
-from rnnntk import actor_critic as ac
+from rnnntk import ConfigError, actor_critic as ac
 from rnnntk.actor_critic import kernel as K
 from rnnntk.actor_critic.nets import init_net, outputs
 from rnnntk.metrics import fit_loglog

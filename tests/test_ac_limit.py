@@ -6,8 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnntk import ConfigError
-from rnnntk import actor_critic as ac
+from rnnntk import ConfigError, actor_critic as ac
 
 
 @pytest.fixture(scope="module")

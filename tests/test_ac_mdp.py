@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from ac_reference import deterministic_policy_values, rollout_returns, simulate_frequencies
 
-from rnnntk import ConfigError
-from rnnntk import actor_critic as ac
+from rnnntk import ConfigError, actor_critic as ac
 from rnnntk.actor_critic.mdp import state_kernel
 
 

@@ -134,3 +134,16 @@ def test_registry_builds_and_rejects():
         build_source("ar1", rho=1.0)
     with pytest.raises(rnnntk.ConfigError, match=r"option\(s\) \['sigma'\]"):
         build_source("logistic", sigma=0.1)
+
+
+def test_delay_target_matches_its_formula():
+    from rnnntk.data import Delay
+
+    xs, ys = make_dataset(jax.random.key(6), 300, dim=2, source=AR1(rho=0.0), target=Delay(lag=3))
+    x = np.asarray(xs)
+    u = np.ones(2) / np.sqrt(2)
+    np.testing.assert_allclose(ys[3:], np.sin(2 * x[:-3] @ u), atol=1e-12)
+    # the first 3 targets read inputs drawn before xs[0] (the sampler draws the lags first)
+    assert float(jnp.max(jnp.abs(ys))) <= 1.0
+    with pytest.raises(rnnntk.ConfigError, match=r"target.lag = 0"):
+        Delay(lag=0)

@@ -18,28 +18,29 @@ Example:
     >>> tr = ac.train_seeds(jax.random.split(jax.random.key(1), 4), 1000, mdp, h, horizon=10.0, n_save=50)
 """
 
-from .finite import ACNets as ACNets
-from .finite import ACState as ACState
-from .finite import Hyper as Hyper
-from .finite import Trajectory as Trajectory
-from .finite import actor_rate as actor_rate
-from .finite import init_nets as init_nets
-from .finite import train_seeds as train_seeds
+from .finite import (
+    ACNets as ACNets,
+    ACState as ACState,
+    Hyper as Hyper,
+    Trajectory as Trajectory,
+    actor_rate as actor_rate,
+    init_nets as init_nets,
+    train_seeds as train_seeds,
+)
 from .kernel import limit_kernel as limit_kernel
-from .limit import LimitPath as LimitPath
-from .limit import drift as drift
-from .limit import solve_limit as solve_limit
-from .mdp import MDP as MDP
-from .mdp import action_values as action_values
-from .mdp import features as features
-from .mdp import make_mdp as make_mdp
-from .mdp import objective as objective
-from .mdp import policy as policy
-from .mdp import policy_gradient as policy_gradient
-from .mdp import random_mdp as random_mdp
-from .mdp import small_mdp as small_mdp
-from .mdp import state_values as state_values
-from .mdp import stationary_law as stationary_law
-from .mdp import value_iteration as value_iteration
-from .nets import Net as Net
-from .nets import empirical_kernel as empirical_kernel
+from .limit import LimitPath as LimitPath, drift as drift, solve_limit as solve_limit
+from .mdp import (
+    MDP as MDP,
+    action_values as action_values,
+    features as features,
+    make_mdp as make_mdp,
+    objective as objective,
+    policy as policy,
+    policy_gradient as policy_gradient,
+    random_mdp as random_mdp,
+    small_mdp as small_mdp,
+    state_values as state_values,
+    stationary_law as stationary_law,
+    value_iteration as value_iteration,
+)
+from .nets import Net as Net, empirical_kernel as empirical_kernel
