@@ -214,18 +214,24 @@ class LimitOnEval:
         return np.mean([np.asarray(limit_loss(flow_at(o, t), y)) for o, y in zip(self.odes, ys)], axis=0)
 
 
+def _kernel_kwargs(spec: StudySpec, grad: str) -> dict[str, Any]:
+    """Keyword arguments of `limit_kernel` for this study's initial law and estimator."""
+    m = spec.model_kw
+    return dict(
+        b0=m["b0"],
+        s_w=m["s_w"],
+        burn=spec.limit_burn,
+        grad=grad,
+        c_dist=m["c_dist"],
+        activation=m["activation"],
+        **spec.limit_kw,
+    )
+
+
 def _limit_bag(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
     """Kernel ``K [P, P]`` and targets ``y [P]`` on a fresh path from ``key`` (and the cross kernel
     ``Kx [Q, P]`` to the evaluation path ``xe`` when given)."""
-    kw = dict(
-        b0=spec.model_kw["b0"],
-        s_w=spec.model_kw["s_w"],
-        burn=spec.limit_burn,
-        grad=grad,
-        c_dist=spec.model_kw["c_dist"],
-        activation=spec.model_kw["activation"],
-        **spec.limit_kw,
-    )
+    kw = _kernel_kwargs(spec, grad)
     x, y = make_dataset(
         key, spec.P + spec.limit_burn, dim=spec.dim, source=spec.source, target=spec.target, dtype=jnp.float64
     )
@@ -242,16 +248,8 @@ def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tupl
     if spec.bags == 1:
 
         def on_eval():
-            kw = dict(
-                b0=spec.model_kw["b0"],
-                s_w=spec.model_kw["s_w"],
-                burn=spec.limit_burn,
-                grad=grad,
-                c_dist=spec.model_kw["c_dist"],
-                activation=spec.model_kw["activation"],
-                **spec.limit_kw,
-            )
-            return {"K": np.asarray(limit_kernel(xe, **kw)), "y": np.asarray(ye[spec.limit_burn :])}
+            K = limit_kernel(xe, **_kernel_kwargs(spec, grad))
+            return {"K": np.asarray(K), "y": np.asarray(ye[spec.limit_burn :])}
 
         bags = [ctx.cached(f"{tag}_limit_{g}", on_eval)]
         floor_bag = (
