@@ -30,7 +30,6 @@ from rnnntk.config import as_list, build_data
 from rnnntk.data import build_target, target_memory
 from rnnntk.elman import check_variance, get_elman_activation
 from rnnntk.meanfield import (
-    DISPLACED,
     Problem,
     embedded_init,
     evaluate,

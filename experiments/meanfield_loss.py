@@ -34,10 +34,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import ConfigError
+from rnnntk.meanfield import DISPLACED
 from rnnntk.metrics import fit_loglog
 from rnnntk.plots import convergence_plot
 
-from ._meanfield import DISPLACED, check_widths, comparison_setup, describe, run_widths, setup_from, steps_label
+from ._meanfield import check_widths, comparison_setup, describe, run_widths, setup_from, steps_label
 
 
 def validate(cfg) -> None:
