@@ -34,6 +34,7 @@ from rnnntk.meanfield import (
     embedded_init,
     evaluate,
     mean_field_rates,
+    realisable,
     sample_batches,
     sample_windows,
     train_chunk,
@@ -159,8 +160,12 @@ def describe(s: Setup) -> str:
         tname = f"Elman teacher (M={t.width}, m={t.memory})"
     else:
         tname = "sin_lag"
-    bias = "trained bias" if s.train_bias else "no bias"
+    bias = "trained bias" if s.train_bias else ("no bias" if dict(s.init)["var_b"] == 0 else "frozen bias")
     return f"{tname}, window m={s.problem.window}, d={s.problem.dim}, {s.problem.activation}, {bias}"
+
+
+def is_realisable(s: Setup) -> bool:
+    return realisable(s.problem, var_b=dict(s.init)["var_b"], train_bias=s.train_bias)
 
 
 def run_widths(ctx, tag: str, setup: Setup, widths: list[int], seeds: int, base_key, *, keep_outputs: bool) -> dict:

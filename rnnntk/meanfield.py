@@ -138,18 +138,20 @@ class Problem:
         check_positive_int(self.batch, "batch")
         get_elman_activation(self.activation)
 
-    @property
-    def realisable(self) -> bool:
-        """Whether a student of some width can fit the target exactly: an `ElmanTeacher` with the
-        student's activation whose memory is the window, without noise and (for a biased teacher)
-        with the student's bias trained -- the last is checked by the caller."""
-        t = self.target
-        return (
-            isinstance(t, ElmanTeacher)
-            and t.activation == self.activation
-            and t.memory == self.window
-            and float(t.noise) == 0.0
-        )
+
+def realisable(problem: Problem, *, var_b: float, train_bias: bool) -> bool:
+    """Whether the global minimum of the risk is 0 (in the mean-field limit, and at every width
+    that is a multiple of the teacher's: copies of the teacher's units): the target is a noiseless
+    `rnnntk.data.ElmanTeacher` with the student's activation reading the student's window, and
+    the student can match the teacher's biases (trained, or both zero)."""
+    t = problem.target
+    return (
+        isinstance(t, ElmanTeacher)
+        and t.activation == problem.activation
+        and t.memory == problem.window
+        and float(t.noise) == 0.0
+        and (train_bias or (float(var_b) == 0.0 and float(t.var_b) == 0.0))
+    )
 
 
 # --------------------------------------------------------------------------- data
