@@ -10,6 +10,9 @@ from .data import (
     AR1 as AR1,
 )
 from .data import (
+    ElmanTeacher as ElmanTeacher,
+)
+from .data import (
     FiniteState as FiniteState,
 )
 from .data import (
@@ -64,10 +67,11 @@ from .train import (
 
 __version__ = "0.1.0"
 
-# The Elman network with a full recurrent matrix (NTK and mean-field parameterisations) and its
-# infinite-width NTK.
+# The Elman network with a full recurrent matrix (NTK and mean-field parameterisations), its
+# infinite-width NTK, and the mean-field network's trainer.
 from .elman import ElmanParams as ElmanParams  # noqa: E402
 from .elman import elman_apply as elman_apply  # noqa: E402
 from .elman import elman_empirical_ntk as elman_empirical_ntk  # noqa: E402
 from .elman import elman_init as elman_init  # noqa: E402
 from .elman_limit import elman_limit_ntk as elman_limit_ntk  # noqa: E402
+from .meanfield import train_meanfield as train_meanfield  # noqa: E402  (the rest: rnnntk.meanfield)

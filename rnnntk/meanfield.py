@@ -21,13 +21,18 @@ as in the paper's network; ``train_bias=True`` trains it like ``U``.
 Initialisation: all entries independent, ``W ~ N(0, var_w)``, ``U ~ N(0, var_u)``,
 ``c ~ N(0, var_v)`` (`rnnntk.elman.elman_init`). At this centred initialisation the recurrent
 term and the output are ``O(N^{-1/2})``: the mean-field limit starts from the zero function.
+The paper's global-optimality theorem assumes an initial law expressive enough for the weights
+(in particular for the feedback); an i.i.d. Gaussian law has full support, but we do not check
+the paper's conditions beyond that -- the experiments measure what happens.
 
 The objective
 -------------
-A finite-memory target ``Y = f*(X_{k-m+1}, ..., X_k) + noise`` (`rnnntk.data.ElmanTeacher`,
-realisable: its global minimum is 0 when the student reads the teacher's windows with the
-teacher's activation; or `rnnntk.data.SinLag`, of memory 2, not exactly realisable at any finite
-width), and the population risk
+A finite-memory target ``Y = f*(X_{k-m+1}, ..., X_k) + noise``: `rnnntk.data.ElmanTeacher` (a
+fixed mean-field Elman network of width ``M``; realisable -- `realisable` -- when the student
+reads the teacher's windows with the teacher's activation: ``N / M`` copies of every teacher unit
+are the teacher, so the global minimum of the risk is 0 at every width that is a multiple of
+``M`` and in the mean-field limit), or `rnnntk.data.SinLag` (memory 2; not exactly realisable at
+any finite width), and the population risk
 
     R(theta) = E_pi [ (Y - yhat(X_{k-m+1..k}))^2 ] / 2
 
@@ -70,7 +75,10 @@ trajectory, and with common batches to the same SGD noise.
 Numerics
 --------
 Gradients are exact backpropagation through the window (`jax.value_and_grad` of the unrolled
-network, BPTT), steps are one ``lax.scan`` per chunk of ``steps`` steps, seeds are a ``vmap``.
+network, BPTT). A chunk of ``L`` steps is three programs: `sample_batches` draws the batches of
+all seeds (compiled once per problem and chunk length, shared by every width), `train_chunk`
+runs the steps as one ``lax.scan`` vmapped over seeds, `evaluate` gives the outputs on held-out
+windows and the displacement from the initial parameters.
 An update moves a parameter by ``O(alpha)``, far above float32 resolution, so parameters are
 updated in place (no ``theta_0 + delta`` split); float64 works throughout. Cost per step:
 ``O(B m N^2)`` (the recurrent matrix-vector products) and ``O(N^2)`` memory per seed.
