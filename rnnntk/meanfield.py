@@ -165,13 +165,21 @@ def realisable(problem: Problem, *, var_b: float, train_bias: bool) -> bool:
 # --------------------------------------------------------------------------- data
 
 
+def draw_dtype():
+    """The dtype random numbers are drawn in: float64 when available (``jax_enable_x64``), whatever
+    the precision of the run, so that float32 and float64 runs of one seed see the same numbers
+    up to rounding (JAX draws different numbers from one key in different dtypes)."""
+    return jnp.dtype(jnp.float64) if jax.config.jax_enable_x64 else jnp.dtype(jnp.float32)
+
+
 def sample_windows(key: Array, problem: Problem, count: int, dtype) -> tuple[Array, Array]:
     """``count`` independent windows ``[count, m, d]`` of the stationary chain and their targets
-    ``[count]`` (noise included)."""
+    ``[count]`` (noise included), drawn in `draw_dtype` and returned in ``dtype``."""
     kx, ky = jax.random.split(key)
     keys = jax.random.split(kx, count)
-    xs = jax.vmap(lambda k: sample_path(k, problem.source, problem.window, problem.dim, dtype))(keys)
-    return xs, window_targets(ky, xs, problem.target)
+    xs = jax.vmap(lambda k: sample_path(k, problem.source, problem.window, problem.dim, draw_dtype()))(keys)
+    ys = window_targets(ky, xs, problem.target)
+    return xs.astype(dtype), ys.astype(dtype)
 
 
 # --------------------------------------------------------------------------- initialisation
@@ -181,7 +189,8 @@ def embedded_init(
     key: Array, width: int, max_width: int, dim: int, *, var_w: float, var_u: float, var_b: float, var_v: float, dtype
 ) -> ElmanParams:
     """The width-``N`` network of the neuronal embedding: the first ``N = width`` units of one
-    width-``max_width`` draw of `rnnntk.elman.elman_init` (``param="mean_field"``) from ``key``.
+    width-``max_width`` draw of `rnnntk.elman.elman_init` (``param="mean_field"``) from ``key``
+    (drawn in `draw_dtype`, returned in ``dtype``).
 
     Every width drawn from the same key and ``max_width`` sees the same units, so the width-``N``
     network is a sub-network of every wider one (module docstring)."""
@@ -189,9 +198,9 @@ def embedded_init(
     check_positive_int(max_width, "max_width")
     require(width <= max_width, "width", width, f"an integer <= max_width = {max_width}")
     p = elman_init(
-        key, max_width, dim, var_w=var_w, var_u=var_u, var_b=var_b, var_v=var_v, param="mean_field", dtype=dtype
+        key, max_width, dim, var_w=var_w, var_u=var_u, var_b=var_b, var_v=var_v, param="mean_field", dtype=draw_dtype()
     )
-    return sub_network(p, width)
+    return jax.tree.map(lambda a: a.astype(dtype), sub_network(p, width))
 
 
 def sub_network(params: ElmanParams, width: int) -> ElmanParams:
@@ -233,7 +242,8 @@ def sgd_step(params: ElmanParams, rates: ElmanParams, lr, xs: Array, ys: Array, 
 def sample_batches(data_keys: Array, step0, *, problem: Problem, steps: int, dtype) -> tuple[Array, Array]:
     """The batches of steps ``step0 .. step0 + steps - 1`` of every seed: ``xs [S, steps, B, m, d]``,
     ``ys [S, steps, B]``. Step ``k`` of seed ``s`` reads the windows of ``fold_in(data_keys[s], k)``,
-    whatever the width and however a run is cut into chunks (common random numbers)."""
+    whatever the width and however a run is cut into chunks (common random numbers); drawn in
+    `draw_dtype` and returned in ``dtype``."""
     TRACES["sample"] += 1
     S, L, B = data_keys.shape[0], steps, problem.batch
 
@@ -244,10 +254,11 @@ def sample_batches(data_keys: Array, step0, *, problem: Problem, steps: int, dty
     ks = step0 + jnp.arange(steps)
     wkeys, nkeys = jax.vmap(lambda key: jax.vmap(lambda k: keys_of(key, k))(ks))(data_keys)
     # one flat vmap over all S L B windows compiles much faster than nested ones
-    flat = jax.vmap(lambda k: sample_path(k, problem.source, problem.window, problem.dim, dtype))(wkeys.reshape(-1))
+    draw = draw_dtype()
+    flat = jax.vmap(lambda k: sample_path(k, problem.source, problem.window, problem.dim, draw))(wkeys.reshape(-1))
     xs = flat.reshape(S, L, B, problem.window, problem.dim)
     ys = jax.vmap(jax.vmap(lambda k, x: window_targets(k, x, problem.target)))(nkeys, xs)
-    return xs, ys
+    return xs.astype(dtype), ys.astype(dtype)
 
 
 @partial(jax.jit, static_argnames=("activation",), donate_argnames=("params",))
