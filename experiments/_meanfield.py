@@ -137,8 +137,10 @@ def comparison_setup(cfg) -> Setup | None:
     t = dict(comp.get("target") or {})
     name = t.pop("name", None)
     require(name is not None, "experiment.comparison.target.name", name, "a target name (e.g. sin_lag)")
-    target = build_target(str(name), **t)
-    return setup_from(cfg, target=target, overrides=comp)
+    try:
+        return setup_from(cfg, target=build_target(str(name), **t), overrides=comp)
+    except ConfigError as e:
+        raise ConfigError(f"experiment.comparison: {e}") from None
 
 
 def check_widths(cfg, *, minimum: int = 2) -> list[int]:
