@@ -102,6 +102,9 @@ Array = jax.Array
 #: the parameters whose displacement `displacement` and `evaluate` report, in this order
 DISPLACED = ("W", "U", "c", "b")
 
+#: steps per program in `train_meanfield` (bounds the memory of the pre-drawn batches)
+CHUNK = 1024
+
 #: how many times each program was traced (compiled) in this process
 TRACES: Counter = Counter()
 
@@ -334,10 +337,14 @@ def train_meanfield(
     steps = check_positive_int(steps, "steps")
     dtype = params.W.dtype
     rates = mean_field_rates(n, train_bias=train_bias, dtype=dtype)
-    xs, ys = sample_batches(key[None], jnp.asarray(0, jnp.int32), problem=problem, steps=steps, dtype=dtype)
-    batched = jax.tree.map(lambda a: a[None], params)
-    out, loss = train_chunk(batched, rates, xs, ys, jnp.asarray(lr, dtype), activation=problem.activation)
-    return jax.tree.map(lambda a: a[0], out), loss[0]
+    p = jax.tree.map(lambda a: jnp.array(a[None], copy=True), params)  # a copy: train_chunk donates it
+    losses = []
+    for start in range(0, steps, CHUNK):  # at most two programs: full chunks and the remainder
+        L = min(CHUNK, steps - start)
+        xs, ys = sample_batches(key[None], jnp.asarray(start, jnp.int32), problem=problem, steps=L, dtype=dtype)
+        p, loss = train_chunk(p, rates, xs, ys, jnp.asarray(lr, dtype), activation=problem.activation)
+        losses.append(loss[0])
+    return jax.tree.map(lambda a: a[0], p), jnp.concatenate(losses)
 
 
 def displacement(params: ElmanParams, params0: ElmanParams) -> dict[str, Array]:

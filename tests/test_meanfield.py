@@ -207,6 +207,7 @@ def test_chunked_vmapped_training_equals_a_plain_loop_and_train_meanfield(ladder
     # 16 steps of O(1) updates keep float32 rounding (1.2e-7) at the 1e-6 level (measured 3e-7)
     p32 = jax.tree.map(lambda a: a[1].astype(jnp.float32), p0)
     q32, loss32 = train_meanfield(p32, PROBLEM, lr=0.5, steps=16, key=keys[1])
+    assert np.all(np.isfinite(np.asarray(p32.W)))  # the caller's parameters are not donated
     assert q32.W.dtype == jnp.float32 and loss32.dtype == jnp.float32
     for a, b in zip(_leaves(q32), _leaves(q)):
         assert float(jnp.abs(a - b).max()) < 1e-5 * max(1.0, float(jnp.abs(b).max()))
