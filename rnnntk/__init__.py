@@ -9,11 +9,12 @@ The online actor-critic lives in `rnnntk.actor_critic` (it imports diffrax).
 """
 
 from ._checks import ConfigError
-from .data import AR1, Delay, FiniteState, Logistic, Npz, SinLag, Teacher, make_dataset
+from .data import AR1, Delay, ElmanTeacher, FiniteState, Logistic, Npz, SinLag, Teacher, make_dataset
 from .elman import ElmanParams, elman_apply, elman_empirical_ntk, elman_init
 from .elman_limit import elman_limit_ntk
 from .limit import kernel_flow, limit_initial_covariance, limit_kernel, limit_loss, limit_predict
 from .lob import LOB
+from .meanfield import train_meanfield
 from .network import Params, init_params, predict
 from .ntk import empirical_ntk
 from .realdata import Real
@@ -24,6 +25,7 @@ __all__ = [
     "AR1",
     "ConfigError",
     "Delay",
+    "ElmanTeacher",
     "ElmanParams",
     "FiniteState",
     "LOB",
@@ -52,6 +54,7 @@ __all__ = [
     "predict",
     "stationary_gradient",
     "train_online",
+    "train_meanfield",
     "train_steps",
 ]
 

@@ -21,6 +21,13 @@ Targets with finite memory, ``Y_k = f*(X_k, ..., X_{k-m+1}) + noise``:
 - `SinLag`: ``sin(2 u . X_k) + 0.5 cos(u . X_{k-1})`` with ``u = (1, ..., 1) / sqrt(d)``.
 - `Teacher`: the output of a fixed random width-``width`` network of spec section 2 with
   ``beta = 1/2`` (fading, infinite memory), run from zero memory over ``burn`` earlier samples.
+- `ElmanTeacher`: the output of a fixed random mean-field Elman network (`rnnntk.elman`,
+  ``param="mean_field"``) reading the last ``memory`` inputs ``X_{k-m+1}..X_k`` from zero state:
+  finite memory ``m``, and exactly realisable by a mean-field Elman student reading the same
+  windows (the target of `rnnntk.meanfield`).
+
+`window_targets` evaluates a finite-memory target on windows ``[B, m, d]`` (the last row is
+``X_k``); `apply_target` on a path is the same function on the sliding windows of the path.
 
 `make_dataset` draws a path and its targets from one key; the path is stationary from its first
 returned sample (samplers draw the lags a target needs before it).
@@ -28,6 +35,7 @@ returned sample (samplers draw the lags a target needs before it).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -227,8 +235,95 @@ class Teacher:
         return self.burn
 
 
+@dataclass(frozen=True)
+class ElmanTeacher:
+    """``Y_k = f*(X_{k-m+1}, ..., X_k) + noise``: a fixed random mean-field Elman network.
+
+    ``f*`` is `rnnntk.elman.elman_apply` with ``param="mean_field"`` and ``pool="last"`` (width
+    ``M = width``, read from zero state over the ``m = memory`` inputs), with independent Gaussian
+    entries of the variances below drawn from ``seed`` (`ElmanTeacher.params`). Entries of variance ``O(1)``
+    make the teacher's recurrence and output ``O(M^{-1/2})``; the defaults ``var_w = var_v = M``
+    make them ``O(1)``, so that the target has memory and an ``O(1)`` variance.
+    """
+
+    memory: int = 4
+    width: int = 4
+    seed: int = 12345
+    var_w: float = 4.0
+    var_u: float = 1.0
+    var_b: float = 0.0
+    var_v: float = 4.0
+    activation: str = "erf"
+    noise: float = 0.0
+
+    def __post_init__(self):
+        from .elman import check_variance, get_elman_activation
+
+        check_positive_int(self.memory, "target.memory")
+        check_positive_int(self.width, "target.width")
+        for f in ("var_w", "var_u", "var_b", "var_v"):
+            check_variance(getattr(self, f), f"target.{f}")
+        get_elman_activation(self.activation)
+        require(float(self.noise) >= 0.0, "target.noise", self.noise, "a number >= 0")
+
+    @property
+    def lag(self) -> int:
+        return self.memory - 1
+
+    def params(self, dim: int, dtype=None):
+        """The teacher's `rnnntk.elman.ElmanParams` for input dimension ``dim``: independent
+        Gaussian entries drawn in float64 by NumPy from ``seed`` and then cast, so the target is
+        the same function in every precision."""
+        from .elman import ElmanParams
+
+        dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+        W, U, b, v = (jnp.asarray(a, dtype) for a in _teacher_arrays(self, int(dim)))
+        return ElmanParams(W=W, U=U, b=b, v=v, param="mean_field")
+
+
+@functools.lru_cache(maxsize=32)
+def _teacher_arrays(t: ElmanTeacher, dim: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(t.seed)
+    M = t.width
+    shapes = {"var_w": (M, M), "var_u": (dim, M), "var_b": (M,), "var_v": (M,)}
+    return tuple(np.sqrt(float(getattr(t, f))) * rng.standard_normal(sh) for f, sh in shapes.items())
+
+
+def target_memory(target) -> int | None:
+    """The memory ``m`` of a finite-memory target (``Y_k`` depends on ``X_{k-m+1}..X_k``), or
+    None for a target with infinite memory (`Teacher`)."""
+    if isinstance(target, SinLag):
+        return 2
+    if isinstance(target, ElmanTeacher):
+        return target.memory
+    return None
+
+
+def window_targets(key: Array, windows: Array, target) -> Array:
+    """A finite-memory target on windows ``[B, m, d]`` (row ``-1`` is ``X_k``, row ``-j`` is
+    ``X_{k-j+1}``), plus noise from ``key``: ``[B]``. ``m`` must be at least the target's memory;
+    `ElmanTeacher` reads the last ``target.memory`` rows from zero state."""
+    m = target_memory(target)
+    if m is None:
+        raise ConfigError(f"{type(target).__name__} has infinite memory: expected SinLag or ElmanTeacher")
+    if windows.shape[1] < m:
+        raise ConfigError(f"windows of length {windows.shape[1]} are shorter than the target's memory m = {m}")
+    if isinstance(target, SinLag):
+        d = windows.shape[2]
+        u = jnp.ones((d,), windows.dtype) / jnp.sqrt(jnp.asarray(d, windows.dtype))
+        y = jnp.sin(2.0 * (windows[:, -1] @ u)) + 0.5 * jnp.cos(windows[:, -2] @ u)
+    else:
+        from .elman import _apply
+
+        tp = target.params(windows.shape[2], windows.dtype)
+        y = _apply(tp, windows[:, windows.shape[1] - m :], "last", target.activation)
+    if target.noise > 0:
+        y = y + target.noise * jax.random.normal(key, y.shape, y.dtype)
+    return y
+
+
 SOURCES = {"ar1": AR1, "finite_state": FiniteState, "logistic": Logistic, "npz": Npz, "real": Real, "lob": LOB}
-TARGETS = {"sin_lag": SinLag, "delay": Delay, "teacher": Teacher}
+TARGETS = {"sin_lag": SinLag, "delay": Delay, "teacher": Teacher, "elman_teacher": ElmanTeacher}
 
 
 def build_source(name: str, **options):
@@ -316,8 +411,12 @@ def apply_target(key: Array, xs: Array, target) -> Array:
             jax.random.key(target.seed), target.width, xs.shape[1], b0=target.b0, s_w=target.s_w, dtype=xs.dtype
         )
         y = predict(tp, xs, beta=0.5)[lag:]
+    elif isinstance(target, ElmanTeacher):
+        K = xs.shape[0] - lag  # the window ending at step k + lag, for k = 0..K-1
+        windows = jnp.stack([xs[j : j + K] for j in range(lag + 1)], axis=1)
+        return window_targets(key, windows, target)
     else:
-        raise ConfigError(f"unknown target {target!r}: expected SinLag or Teacher")
+        raise ConfigError(f"unknown target {target!r}: expected SinLag, Teacher or ElmanTeacher")
     if target.noise > 0:
         y = y + target.noise * jax.random.normal(key, y.shape, y.dtype)
     return y
@@ -339,7 +438,8 @@ def make_dataset(
         length: number of samples ``K``.
         dim: input dimension ``d`` (ignored for `Npz`, which has its own).
         source: `AR1`, `FiniteState`, `Logistic`, `Npz`, `Real` or `LOB`.
-        target: `SinLag` or `Teacher` (ignored for `Npz`, `Real` and `LOB`, which have their own ``Y``).
+        target: `SinLag`, `Delay`, `Teacher` or `ElmanTeacher` (ignored for `Npz`, `Real` and `LOB`,
+            which have their own ``Y``).
         dtype: floating dtype (default: JAX's default float).
 
     Returns:
