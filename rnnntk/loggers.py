@@ -23,6 +23,11 @@ def make_loggers(cfg, out_dir: str) -> list:
     return [WandbLogger(cfg, out_dir)]
 
 
+def wandb_table(wandb, columns: list[str], rows: list[list[Any]]):
+    """A ``wandb.Table`` of ``rows``; a column may mix numbers and labels (a width and ``"limit"``)."""
+    return wandb.Table(columns=columns, data=rows, allow_mixed_types=True)
+
+
 class WandbLogger:
     """A W&B run whose files live in ``<out_dir>/wandb``."""
 
@@ -71,7 +76,7 @@ class WandbLogger:
         self.run.log({f"figures/{name}": self._wandb.Image(path)}, step=self._step(None))
 
     def log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
-        self.run.log({f"tables/{name}": self._wandb.Table(columns=columns, data=rows)}, step=self._step(None))
+        self.run.log({f"tables/{name}": wandb_table(self._wandb, columns, rows)}, step=self._step(None))
 
     def log_line(self, name: str, x: list[float], ys: dict[str, list[float]], xname: str) -> None:
         plot = self._wandb.plot.line_series(xs=x, ys=list(ys.values()), keys=list(ys.keys()), title=name, xname=xname)
