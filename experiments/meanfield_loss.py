@@ -14,17 +14,18 @@ cannot fit the even part ``0.5 cos(u . X_{k-1})``).
 Measured on ``eval_size`` held-out windows: the risk ``R_N(t)`` relative to the zero predictor's
 ``R_0 = E Y^2 / 2``. The figure: (a, b) ``R_N(t) / R_0`` against ``t`` for every width (mean over
 seeds), with the power-law decay of the widest network fitted over ``t >= T/4``; (c) the final
-``R_N(T) / R_0`` against ``N`` on log-log axes with the fitted slope and its 95% interval, and the
-widest network's value as a dotted line (``plateau_width`` in the results: the smallest width
-from which every wider network is within 5% of it); (d)
+``R_N(T) / R_0`` against ``N`` on log-log axes and the widest network's value as a dotted line
+(``plateau_width`` in the results: the smallest width from which every wider network is within 5%
+of it), with the slope and its 95% interval fitted over the widths up to the plateau
+(``fit_widths``; all widths when that leaves fewer than three); (d)
 how far the parameters moved (RMS per entry of ``W``, ``U``, ``c``) at ``T`` against ``N``: ``O(1)``
 and independent of ``N`` under the mean-field learning rates.
 
 What to expect: for ``N -> infinity`` the curves converge to the mean-field limit ``R_inf(t)``,
 which decreases to the global minimum as ``t -> infinity`` (the paper's global optimality); at a
 fixed horizon the final risk therefore falls with ``N`` while small widths are limited, and
-flattens at ``R_inf(T)`` once ``N`` is large: the fitted slope is the average over that range, not
-an asymptotic rate.
+flattens at ``R_inf(T)`` once ``N`` is large. The fitted slope describes the approach to that
+plateau over the fitted range, not an asymptotic rate.
 """
 
 from __future__ import annotations
@@ -81,14 +82,17 @@ def run(cfg, ctx) -> dict:
     for name, s in studies.items():
         res[name] = run_widths(ctx, f"meanfield_loss_{name}", s, widths, seeds, base, keep_outputs=False)
 
-    fits, decays, summary = {}, {}, {}
+    fits, decays, summary, fitted = {}, {}, {}, {}
     for name, r in res.items():
         rel = r["risk"] / r["risk0"]  # [W, S, J+1]
         final = rel[:, :, -1].T  # [S, W]
-        fits[name] = fit_loglog(widths, final)
         decays[name] = decay_fit(r["times"], rel[-1].mean(axis=0))
         within = np.abs(final.mean(axis=0) / final.mean(axis=0)[-1] - 1.0) <= 0.05
         plateau = next(n for i, n in enumerate(widths) if np.all(within[i:]))
+        # the approach to the plateau: widths up to the first one on it (all widths if that leaves < 3)
+        upto = widths.index(plateau) + 1 if widths.index(plateau) >= 2 else len(widths)
+        fitted[name] = upto
+        fits[name] = fit_loglog(widths[:upto], final[:, :upto])
         summary[name] = {
             "setup": describe(studies[name]),
             "realisable": is_realisable(studies[name]),
@@ -99,6 +103,7 @@ def run(cfg, ctx) -> dict:
             "final_relative_risk": final.tolist(),
             "final_risk_mean": (final.mean(axis=0) * r["risk0"]).tolist(),
             "fit": fits[name]._asdict(),
+            "fit_widths": widths[: fitted[name]],
             "decay_of_widest": None if decays[name] is None else decays[name]._asdict(),
             "displacement_final_mean": {
                 k: r["displacement"][:, :, -1, i].mean(axis=1).tolist() for i, k in enumerate(DISPLACED)
@@ -113,9 +118,10 @@ def run(cfg, ctx) -> dict:
         dec += f"; within 5% of the widest network from N = {plateau}"
         print(
             f"{name} ({describe(studies[name])}): final R/R0 per width "
-            f"{np.round(final.mean(axis=0), 5).tolist()} (R0 = {r['risk0']:.4f}); {fits[name].label()}{dec}"
+            f"{np.round(final.mean(axis=0), 5).tolist()} (R0 = {r['risk0']:.4f}); "
+            f"{fits[name].label()} over N <= {widths[fitted[name] - 1]}{dec}"
         )
-    _figure(ctx, widths, seeds, studies, res, fits, decays)
+    _figure(ctx, widths, seeds, studies, res, fits, decays, fitted)
 
     rows = []
     for name, r in res.items():
@@ -153,7 +159,7 @@ def run(cfg, ctx) -> dict:
     }
 
 
-def _figure(ctx, widths, seeds, studies, res, fits, decays):
+def _figure(ctx, widths, seeds, studies, res, fits, decays, fitted):
     names = list(res)
     fig, axes = plt.subplots(2, 2, figsize=(12.0, 9.0))
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(widths)))
@@ -195,7 +201,8 @@ def _figure(ctx, widths, seeds, studies, res, fits, decays):
     for c, name in enumerate(names):
         r = res[name]
         final = (r["risk"][:, :, -1] / r["risk0"]).T
-        convergence_plot(ax, widths, final, label=titles[name], color=f"C{c}", fit=fits[name])
+        label = f"{titles[name]} (fit over N <= {widths[fitted[name] - 1]})"
+        convergence_plot(ax, widths, final, label=label, color=f"C{c}", fit=fits[name], fitted=fitted[name])
         w = final.mean(axis=0)[-1]
         ax.axhline(w, color=f"C{c}", ls=":", lw=1.0, label=f"N={widths[-1]}: {w:.3g} (the large-N value at T)")
     ax.set_ylabel(r"final held-out risk $R_N(T) / R_0$")

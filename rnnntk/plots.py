@@ -28,11 +28,13 @@ def convergence_plot(
     floor: float | None = None,
     color=None,
     fit: SlopeFit | None = None,
+    fitted: int | None = None,
 ):
     """Plot ``errors [seeds, widths]`` against ``widths`` on log-log axes: mean with min-max band
     over seeds, the fitted line with its slope interval in the legend, a dashed reference slope
     through the first mean, and an optional dotted floor (an error the finite networks cannot
-    go below, e.g. the limit's own discretisation)."""
+    go below, e.g. the limit's own discretisation). ``fitted``: the fit used only the first
+    ``fitted`` widths, and its line is drawn over those only."""
     widths = np.asarray(widths, np.float64)
     e = np.atleast_2d(np.asarray(errors, np.float64))
     mean = e.mean(axis=0)
@@ -41,7 +43,8 @@ def convergence_plot(
     c = line.get_color()
     if e.shape[0] > 1:
         ax.fill_between(widths, e.min(axis=0), e.max(axis=0), color=c, alpha=0.15, lw=0)
-    ax.loglog(widths, np.exp(fit.intercept) * widths**fit.slope, "-", color=c, lw=1.2)
+    wf = widths[: fitted or len(widths)]
+    ax.loglog(wf, np.exp(fit.intercept) * wf**fit.slope, "-", color=c, lw=1.2)
     if reference is not None:
         ax.loglog(
             widths,
