@@ -214,8 +214,11 @@ def _report(ctx, res, grads, *, n, alpha, beta, k0, gamma, seeds) -> dict:
             + (f"; tail slope {fit.slope:+.3f} [{fit.lo:+.3f}, {fit.hi:+.3f}]" if fit is not None else "")
         )
     axes[0].set_ylabel(r"$\|\nabla L(\bar\theta_k)\|$ (true gradient, RTRL ergodic average)")
-    axes[0].set_title("gradient of the stationary loss at the tail-averaged iterate\n"
-                      "(x: at the last iterate; dotted: estimation noise)", fontsize=9)
+    axes[0].set_title(
+        "gradient of the stationary loss at the tail-averaged iterate\n"
+        "(x: at the last iterate; dotted: estimation noise)",
+        fontsize=9,
+    )
     axes[1].set_ylabel(r"$\|E_\pi[(\hat y - Y)\psi]\|$ at the estimator's own averaged iterate")
     axes[1].set_title("the direction each estimator follows (rtrl: the gradient)", fontsize=9)
     axes[2].set_ylabel(r"stationary loss $L(\bar\theta_k)$")

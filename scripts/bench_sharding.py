@@ -4,8 +4,11 @@
 
 Runs the same ensemble chunk (seeds x one grid point, rtrl, float32) in subprocesses with
 ``--xla_force_host_platform_device_count`` 1 and ``--devices``, and prints unit-steps per second,
-their ratio, and the CPU time per wall-clock second (how many cores were busy). Run it on an
-otherwise idle machine: the ratio is only meaningful when the cores are free.
+their ratio, and the CPU time per wall-clock second (how many cores were busy), with XLA's default
+threading and with its intra-op (Eigen) threading off; then one device pinned to one core, the
+baseline in which each device owns a core. On a CPU host XLA already spreads one device's fused
+loops over all cores, so sharding over host devices gains little there; the ratio to the pinned
+baseline is the scaling that separate accelerators give. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -49,11 +52,18 @@ print(json.dumps({"devices": len(jax.devices()), "seconds": dt, "unit_steps_per_
 """
 
 
-def measure(devices: int, seeds: int, width: int, steps: int) -> dict:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+def measure(devices: int, seeds: int, width: int, steps: int, single: bool, cores: int | None = None) -> dict:
+    """One child process with ``devices`` host devices; ``single``: XLA's intra-op threading off;
+    ``cores=1``: the process pinned to one core (what one device gets when each has its own)."""
+    flags = f"--xla_force_host_platform_device_count={devices}"
+    if single:
+        flags += " --xla_cpu_multi_thread_eigen=false"
+    env = dict(os.environ, XLA_FLAGS=flags)
+    pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if cores == 1 else None
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(seeds), str(width), str(steps)],
         env=env,
+        preexec_fn=pin,
         capture_output=True,
         text=True,
         check=True,
@@ -69,9 +79,12 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=2)
     a = ap.parse_args()
     print(f"{a.seeds} seeds x N={a.width}, {a.steps} steps, rtrl float32")
+    many_default = None
     for single in (False, True):
         one = measure(1, a.seeds, a.width, a.steps, single)
         many = measure(a.devices, a.seeds, a.width, a.steps, single)
+        if not single:
+            many_default = many
         print("single-threaded devices" if single else "XLA default threading")
         for name, r in (("1 device ", one), (f"{a.devices} devices", many)):
             print(
@@ -79,6 +92,12 @@ def main() -> None:
                 f"{r['cores_busy']:.1f} cores busy)"
             )
         print(f"  speed-up : {many['unit_steps_per_s'] / one['unit_steps_per_s']:.2f}x")
+    pinned = measure(1, a.seeds, a.width, a.steps, False, cores=1)
+    print(
+        f"1 device pinned to one core: {pinned['unit_steps_per_s']:.3e} unit-steps/s "
+        f"({pinned['cores_busy']:.1f} cores busy); {a.devices} devices (default threading) / pinned: "
+        f"{many_default['unit_steps_per_s'] / pinned['unit_steps_per_s']:.2f}x"
+    )
 
 
 if __name__ == "__main__":
