@@ -282,11 +282,16 @@ def _keys(spec: StudySpec):
     return {k: jax.random.fold_in(base, i) for i, k in enumerate(names)}
 
 
+def chunk_layout(T: float, n: int, chunks: int, burn: int) -> tuple[int, int, int]:
+    """``(K, L, burn_chunks)`` of a width ``n``: ``K = floor(T n)`` training steps (at least one) in
+    ``chunks`` chunks of ``L`` steps, after ``burn_chunks`` frozen chunks covering ``burn`` steps."""
+    K = max(1, int(math.floor(T * n)))
+    L = -(-K // chunks)
+    return K, L, -(-burn // L) if burn else 0
+
+
 def _steps(spec: StudySpec, n: int) -> tuple[int, int, int]:
-    """``(K, L, burn_chunks)``: training steps, chunk length, frozen burn-in chunks."""
-    K = max(1, int(math.floor(spec.T * n)))
-    L = -(-K // spec.chunks)
-    return K, L, -(-spec.train_burn // L) if spec.train_burn else 0
+    return chunk_layout(spec.T, n, spec.chunks, spec.train_burn)
 
 
 def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:

@@ -28,14 +28,16 @@ import os
 import subprocess
 import sys
 
+from rnnntk.study import chunk_layout
+
 CHILD = r"""
-import json, math, sys, time
+import json, sys, time
 import jax, jax.numpy as jnp, numpy as np
 from rnnntk.ensemble import init_ensemble, train_chunk
 from rnnntk.network import get_activation, parse_grad
+from rnnntk.study import chunk_layout
 width, seeds, grid, steps, chunks, burn = (int(a) for a in sys.argv[1:7])
-L = -(-steps // chunks)
-burn_chunks = -(-burn // L) if burn else 0
+_, L, burn_chunks = chunk_layout(steps, 1, chunks, burn)  # the study's chunking of `steps` steps
 kw = dict(est=parse_grad("rtrl"), act=get_activation("tanh"))
 alphas, betas = [5.0] * grid, list(np.linspace(0.6, 0.9, grid))
 rng = np.random.default_rng(0)
@@ -81,7 +83,7 @@ def main(argv=None) -> None:
     ap.add_argument("--burn", type=int, default=60)
     a = ap.parse_args(argv)
     common = (a.seeds, a.grid)
-    steps = {n: max(1, int(a.T * n)) for n in a.widths}
+    steps = {n: chunk_layout(a.T, n, a.chunks, a.burn)[0] for n in a.widths}
     print(f"S={a.seeds} seeds x G={a.grid} grid points, T={a.T}, {a.chunks} chunks, burn {a.burn}, rtrl float32")
     sep = {n: measure(n, *common, steps[n], a.chunks, a.burn) for n in a.widths}
     print(f"{'separate: width':>22} {'cold s':>8} {'warm s':>8} {'compile s':>10}")
