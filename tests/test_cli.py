@@ -243,3 +243,19 @@ def test_config_records_resolved_values(tmp_path):
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["logger"]["group"] == "kernel"
     assert resolved["experiment"]["P"] == 20
+
+
+def test_chunk_layout_covers_the_steps_with_the_fewest_chunk_lengths():
+    """Against a naive search: ``L`` is the shortest chunk such that ``chunks`` chunks hold the
+    ``floor(T n)`` steps, and the burn-in takes the fewest whole chunks that hold ``burn`` steps."""
+    from rnnntk.study import chunk_layout
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        T, n = float(rng.uniform(0.01, 3.0)), int(rng.integers(1, 5000))
+        chunks, burn = int(rng.integers(1, 40)), int(rng.integers(0, 300))
+        K, L, b = chunk_layout(T, n, chunks, burn)
+        k_ref = max(1, int(np.floor(T * n)))
+        l_ref = next(m for m in range(1, k_ref + 1) if m * chunks >= k_ref)
+        b_ref = next(c for c in range(burn + 1) if c * l_ref >= burn)
+        assert (K, L, b) == (k_ref, l_ref, b_ref), (T, n, chunks, burn)
