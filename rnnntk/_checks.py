@@ -12,6 +12,12 @@ class ConfigError(ValueError):
     """A configuration value or an input array is outside what the model allows."""
 
 
+class RunError(RuntimeError):
+    """A run cannot go on for a reason the user can act on (training diverged, a stored file is
+    damaged, an output directory is unwritable). The message names what failed and the setting
+    or flag that fixes it; the ``rnnntk`` command prints it without a traceback and exits 1."""
+
+
 def require(ok: bool, field: str, value: Any, allowed: str) -> None:
     """Raise `ConfigError` naming `field`, its `value` and the `allowed` values unless `ok`."""
     if not ok:
