@@ -8,7 +8,7 @@ recurrent matrix and its infinite-width NTK (`elman_init`, `elman_empirical_ntk`
 The online actor-critic lives in `rnnntk.actor_critic` (it imports diffrax).
 """
 
-from ._checks import ConfigError
+from ._checks import ConfigError, RunError
 from .data import AR1, Delay, ElmanTeacher, FiniteState, Logistic, Npz, SinLag, Teacher, make_dataset
 from .elman import ElmanParams, elman_apply, elman_empirical_ntk, elman_init
 from .elman_limit import elman_limit_ntk
@@ -24,6 +24,7 @@ from .train import TrainState, current_params, decay_schedule, init_state, train
 __all__ = [
     "AR1",
     "ConfigError",
+    "RunError",
     "Delay",
     "ElmanTeacher",
     "ElmanParams",
