@@ -52,6 +52,11 @@ def _setup(e):
     figures = list(e.figures)
     for f in figures:
         require(f in FIGURES, "experiment.figures", f, f"a list drawn from {FIGURES}")
+    return (figures, *_problem(e))
+
+
+def _problem(e):
+    """The MDP and the limit kernel of ``experiment.mdp`` and ``experiment.network``."""
     require(
         e.sampling in ("stationary", "discounted"), "experiment.sampling", e.sampling, '"stationary" or "discounted"'
     )
@@ -59,7 +64,7 @@ def _setup(e):
                         dim=None if e.mdp.get("dim") is None else int(e.mdp.dim))  # fmt: skip
     net = e.network
     K = ac.limit_kernel(ac.features(mdp), s_w=float(net.s_w), activation=str(net.activation), c_dist=str(net.c_dist))
-    return figures, mdp, K
+    return mdp, K
 
 
 def _hyper(e, beta):
