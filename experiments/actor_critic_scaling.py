@@ -183,6 +183,8 @@ def _figure(widths, betas, curves):
                     y0 = y[ok][0]
                     ref = references(beta)[k]
                     ax.loglog(w, y0 * (w / w[ok][0]) ** ref, "--", color=col, lw=0.8, alpha=0.6)
+            ax.set_xticks(w, [str(n) for n in widths], minor=False)
+            ax.set_xticks([], minor=True)
             ax.set_xlabel("width N")
             name = {"Q": "critic Q", "f": "actor logits f"}[o]
             ax.set_ylabel(f"{k} of {name}")
