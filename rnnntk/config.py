@@ -83,10 +83,11 @@ OPTIONAL = {
 #: sources and targets, real_sequences' datasets, the mean-field initial variances
 CHECKED_BY_BUILDERS = ("data", "target", "experiment.datasets", "experiment.init")
 #: the fewest histories (limit.P, limit.Q) for a floor or a fit: D_N and the floor are root mean
-#: squares over the evaluation histories, and the rms of n terms has a relative standard error of
-#: about 1/sqrt(2 n): 22% at n = 10, already a quarter of a log-log decade of noise on every point
-#: of the fit; fewer histories also leave the empirical law far from the P^-1/2 regime the floor
-#: assumes. 10 still allows smoke tests (scale=tiny uses 30).
+#: squares over the evaluation histories, and the rms of n roughly Gaussian terms has a relative
+#: standard error of about 1/sqrt(2 n): 22% at n = 10 (0.09 in log10 on every point of a fit),
+#: 50% at n = 2, and no spread at all at n = 1 (limit.P=1 ran and reported a slope of +1.2).
+#: 10 keeps that noise a fraction of a point's value and still allows smoke tests (scale=tiny
+#: uses 30).
 MIN_HISTORIES = 10
 #: what a list field holds, for the message on an empty list
 LIST_ITEMS = {

@@ -125,6 +125,7 @@ def test_scale_preset_under_command_line_overrides(tmp_path):
         ("+foo=1", r"foo is not a setting: expected one of \[.*'training'"),
         ("~training.burn", r"removing training.burn is not supported"),
         ("meta.preset=x", r"meta.\* is bookkeeping"),
+        ("experiment.reads=[data]", r"experiment.reads is fixed by the experiment's config"),
     ],
 )
 def test_bad_configuration_fails_before_any_compilation(tmp_path, override, match):
