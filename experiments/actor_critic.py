@@ -376,10 +376,7 @@ def _summary(res: dict) -> str:
 
 
 def main(argv: list[str]) -> dict:
-    import importlib.resources
-
-    from omegaconf import OmegaConf
-
+    from rnnntk.cli import compose
     from rnnntk.runctx import RunContext
 
     out = "outputs/actor_critic"
@@ -387,12 +384,9 @@ def main(argv: list[str]) -> dict:
         i = argv.index("--out")
         out = argv[i + 1]
         argv = argv[:i] + argv[i + 2 :]
-    text = (importlib.resources.files("rnnntk.configs") / "experiment" / "actor_critic.yaml").read_text()
-    cfg = OmegaConf.create(text)
-    cfg.experiment = OmegaConf.merge(cfg.experiment, cfg.experiment.scales.quick)
+    cfg = compose(["experiment=actor_critic", "scale=quick"])  # the quick preset, as the rnnntk command
     if argv:
         cfg.experiment.figures = list(argv)
-    cfg.seed = 0
     ctx = RunContext(out_dir=out)
     res = run(cfg, ctx)
     ctx.save_results(res)

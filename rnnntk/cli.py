@@ -4,6 +4,8 @@
     rnnntk experiment=kernel scale=paper
     rnnntk -m training.beta=0.6,0.75 launcher=slurm hydra.launcher.partition=gpu
 
+The scale presets are part of Hydra's composition (``configs/preset/<experiment>_<scale>.yaml``,
+selected by the defaults list), so ``rnnntk ... --cfg job`` prints exactly what runs.
 `run(cfg)` validates the whole configuration before anything is compiled, sets up the run
 directory and the loggers, calls ``rnnntk.experiments.<name>.run(cfg, ctx)`` and saves
 ``results.json``. Tests and notebooks compose a configuration with `compose` and call `run`.
@@ -18,69 +20,83 @@ from typing import Any
 
 from ._checks import ConfigError
 
-#: top-level keys that ``experiment.scales.<scale>`` may set; its other keys go into ``experiment``
-ROOT_KEYS = ("data", "target", "model", "training", "limit", "sweep", "precision", "seed")
 
-
-def _override_keys(overrides) -> set[str]:
-    keys = set()
-    for o in overrides or []:
-        k = str(o).split("=", 1)[0].lstrip("+~")
-        keys.add(k)
-    return keys
-
-
-def apply_scale(cfg, overrides=()) -> Any:
-    """Merge ``experiment.scales[cfg.scale]`` into the configuration; keys given as command-line
-    overrides keep their values. Returns a new config with ``meta.finalized = true``."""
+def record_overrides(cfg, overrides, recompose=None) -> Any:
+    """Store the command-line ``overrides`` in ``cfg.meta`` (``overrides``, and ``added``: the keys
+    that ``+``/``++`` overrides added) so that `run` can check them against what the experiment
+    reads. ``recompose(overrides)`` composes without the ``++`` overrides, to tell a forced key
+    that was already there from a new one (without it, ``++`` keys are not checked)."""
     from omegaconf import OmegaConf, open_dict
 
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-    scale = str(cfg.get("scale", "quick"))
-    scales = cfg.experiment.get("scales") or {}
-    if scales and scale not in scales:
-        raise ConfigError(
-            f"scale = {scale!r} is not allowed for experiment={cfg.experiment.name}: expected one of {sorted(scales)}"
-        )
-    delta = OmegaConf.to_container(scales.get(scale, {}), resolve=False) if scales else {}
-    protected = _override_keys(overrides)
+    from .config import override_key
 
-    def merge(prefix: str, node, upd: dict):
-        for k, v in upd.items():
-            path = f"{prefix}.{k}" if prefix else k
-            if path in protected:
-                continue
-            if isinstance(v, dict) and isinstance(node.get(k), type(node)) and node.get(k) is not None:
-                merge(path, node[k], v)
-            else:
-                with open_dict(node):
-                    node[k] = v
-
-    for k, v in delta.items():
-        if k in ROOT_KEYS:
-            merge("", cfg, {k: v})
-        else:
-            merge("experiment", cfg.experiment, {k: v})
+    overrides = [str(o) for o in overrides or []]
+    kinds = [override_key(o) for o in overrides]
+    added = [key for kind, key in kinds if kind == "+"]
+    forced = [o for o, (kind, _) in zip(overrides, kinds) if kind == "++"]
+    if forced and recompose is not None:
+        absent = object()
+        base = recompose([o for o in overrides if o not in forced])
+        for o in forced:
+            key = override_key(o)[1]
+            if OmegaConf.select(base, key, default=absent) is absent:
+                added.append(key)
     with open_dict(cfg):
-        cfg.meta = {"finalized": True, "overrides": sorted(protected)}
+        if cfg.get("meta") is None:
+            cfg.meta = {}
+        cfg.meta.overrides = overrides
+        cfg.meta.added = added
     return cfg
 
 
+def apply_scale(cfg, overrides=()) -> Any:
+    """Kept for callers of earlier versions. The scale presets are part of Hydra's composition now
+    (the defaults list of ``config.yaml`` selects ``configs/preset/<experiment>_<scale>.yaml``), so
+    this only records ``overrides`` (`record_overrides`) and returns ``cfg``."""
+    return record_overrides(cfg, overrides) if overrides else cfg
+
+
+def _missing_option(e) -> Exception:
+    """Hydra's "Could not find 'scale/huge'" as a `ConfigError` naming the group and its options."""
+    where = getattr(e, "missing_cfg_file", None) or ""
+    options = getattr(e, "options", None)
+    if "/" not in where or not options:
+        return e
+    group, _, name = where.rpartition("/")
+    return ConfigError(f"{group} = {name!r} is not allowed: expected one of {sorted(options)}")
+
+
 def compose(overrides: list[str] | None = None, *, out_dir: str | None = None):
-    """Compose the project configuration with Hydra's compose API (for tests and notebooks)."""
+    """Compose the project configuration with Hydra's compose API (for tests and notebooks): the
+    same configuration the ``rnnntk`` command runs with these overrides, presets included."""
     from hydra import compose as hcompose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import MissingConfigException
     from omegaconf import open_dict
 
     overrides = list(overrides or [])
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="rnnntk.configs", version_base="1.3"):
-        cfg = hcompose(config_name="config", overrides=overrides)
-    cfg = apply_scale(cfg, overrides)
+        try:
+            cfg = hcompose(config_name="config", overrides=overrides)
+        except MissingConfigException as e:
+            raise _missing_option(e) from None
+        record_overrides(cfg, overrides, lambda ov: hcompose(config_name="config", overrides=ov))
     if out_dir is not None:
         with open_dict(cfg):
             cfg.out_dir = out_dir
     return cfg
+
+
+def _recompose_in_app(overrides):
+    """Compose ``overrides`` from inside the running Hydra app (or a launcher's job process)."""
+    from hydra import compose as hcompose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra().is_initialized():
+        return hcompose(config_name="config", overrides=overrides)
+    with initialize_config_module(config_module="rnnntk.configs", version_base="1.3"):
+        return hcompose(config_name="config", overrides=overrides)
 
 
 def _output_dir(cfg) -> str:
@@ -106,8 +122,6 @@ def run(cfg) -> dict:
     from .runctx import RunContext
 
     logging.getLogger("jax").setLevel(logging.WARNING)  # no backend-probing chatter in run logs
-    if not (cfg.get("meta") and cfg.meta.get("finalized")):
-        cfg = apply_scale(cfg)
     validate(cfg)  # every field, before anything is compiled
     out_dir = _output_dir(cfg)
     _compile_cache(cfg)
@@ -165,7 +179,7 @@ def main() -> None:
         from hydra.core.hydra_config import HydraConfig
 
         try:
-            run(apply_scale(cfg, HydraConfig.get().overrides.task))
+            run(record_overrides(cfg, HydraConfig.get().overrides.task, _recompose_in_app))
         except ConfigError as e:
             print(f"configuration error: {e}", file=sys.stderr)
             sys.exit(2)

@@ -8,14 +8,16 @@ from omegaconf import OmegaConf
 from rnnntk.experiments import actor_critic
 
 from rnnntk import ConfigError
+from rnnntk.config import preset_scales
 from rnnntk.runctx import RunContext
 
 
 def _cfg(**over):
-    text = (importlib.resources.files("rnnntk.configs") / "experiment" / "actor_critic.yaml").read_text()
-    cfg = OmegaConf.create(text)
-    assert set(cfg.experiment.scales) == {"quick", "paper", "tiny"}
-    cfg.experiment = OmegaConf.merge(cfg.experiment, cfg.experiment.scales.tiny, over)
+    configs = importlib.resources.files("rnnntk.configs")
+    cfg = OmegaConf.create((configs / "experiment" / "actor_critic.yaml").read_text())
+    assert preset_scales("actor_critic") == ["paper", "quick", "tiny"]
+    tiny = OmegaConf.create((configs / "preset" / "actor_critic_tiny.yaml").read_text())
+    cfg.experiment = OmegaConf.merge(cfg.experiment, tiny.experiment, over)
     cfg.seed = 0
     return cfg
 
