@@ -62,9 +62,10 @@ def test_fit_recovers_known_exponents():
 
 
 def test_tiny_run(tmp_path):
-    text = (importlib.resources.files("rnnntk.configs") / "experiment" / "actor_critic_scaling.yaml").read_text()
-    cfg = OmegaConf.create(text)
-    cfg.experiment = OmegaConf.merge(cfg.experiment, cfg.experiment.scales.tiny)
+    configs = importlib.resources.files("rnnntk.configs")
+    cfg = OmegaConf.create((configs / "experiment" / "actor_critic_scaling.yaml").read_text())
+    tiny = OmegaConf.create((configs / "preset" / "actor_critic_scaling_tiny.yaml").read_text())
+    cfg.experiment = OmegaConf.merge(cfg.experiment, tiny.experiment)
     cfg.seed = 0
     res = acs.run(cfg, RunContext(out_dir=str(tmp_path), quiet=True))
     assert (tmp_path / "figures" / "ac_scaling.png").exists()

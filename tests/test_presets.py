@@ -39,6 +39,7 @@ CASES = {
     "meanfield_coupling": ("target=sin_lag", "sweep.seeds=3"),
     "meanfield_loss": ("target=sin_lag", "experiment.horizon=4.0"),
     "actor_critic": ("launcher=submitit_local", "experiment.distance.seeds=3"),  # it reads no common group
+    "actor_critic_scaling": ("launcher=submitit_local", "experiment.scaling.seeds=2"),
 }
 
 #: an override per group whose value any experiment reading the group accepts
