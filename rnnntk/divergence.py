@@ -57,7 +57,17 @@ def first_bad(loss_mean, limit) -> tuple[int, ...] | None:
     return tuple(int(i) for i in np.argwhere(bad)[0])
 
 
-def check_values(values, scale_m2, *, what: str, where: str, setting: str, square: bool = False, member=None) -> None:
+def check_values(
+    values,
+    scale_m2,
+    *,
+    what: str,
+    where: str,
+    setting: str,
+    square: bool = False,
+    member=None,
+    scale_name: str = "E Y^2",
+) -> None:
     """Raise `Diverged` if ``values [..., steps]`` hold a non-finite number, or if for any member
     (the leading axes) the mean over the steps of ``values`` (of ``values^2`` with ``square``)
     exceeds `bound` ``(scale_m2)``.
@@ -68,6 +78,7 @@ def check_values(values, scale_m2, *, what: str, where: str, setting: str, squar
         what: ``"training loss"``, ``"network outputs"``, ...; where: width, estimator, chunk.
         setting: the setting to lower, named with its config group (``"training.alpha = 10"``).
         member: optional function from a member's index to a description of it.
+        scale_name: how the message names ``scale_m2``.
     """
     v = np.asarray(values, np.float64)
     if v.size == 0:
@@ -86,6 +97,6 @@ def check_values(values, scale_m2, *, what: str, where: str, setting: str, squar
         kind = "mean squared" if square else "mean"
         detail = (
             f"{kind} {what} {float(stat[idx]):.3g} exceeds the divergence bound "
-            f"{DIVERGENCE_FACTOR:g} x (E Y^2 + 1) = {lim_i:.3g}"
+            f"{DIVERGENCE_FACTOR:g} x ({scale_name} + 1) = {lim_i:.3g}"
         )
     raise Diverged(f"training diverged: {where}{who}: {detail}; lower {setting}")
