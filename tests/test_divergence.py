@@ -61,7 +61,7 @@ def test_meanfield_run_away_is_a_run_error():
 
 def test_meanfield_experiment_run_away_is_a_run_error(tmp_path):
     args = ["experiment=meanfield_loss", *QUIET, "experiment.lr=20", "experiment.horizon=40"]
-    with pytest.raises(RunError, match=r"meanfield_loss.*width N = \d+, chunk \d of 2 .*lower experiment.lr \(now 20\)"):
+    with pytest.raises(RunError, match=r"meanfield_loss.*N = \d+, chunk \d of 2 .*lower experiment.lr \(now 20\)"):
         run(compose(args, out_dir=str(tmp_path)))
 
 
