@@ -16,6 +16,12 @@ from rnnntk.study import run_study, spec_from_config
 from ._common import grid_label
 
 
+def mean_abs_gap(curve, bin_t, limit_t, limit_loss) -> float:
+    """``mean |loss - L(t)|`` over the bins that hold steps (NaN bins are missing, not zero)."""
+    d = np.abs(np.asarray(curve, np.float64) - np.interp(bin_t, limit_t, limit_loss))
+    return float(np.mean(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
+
+
 def run(cfg, ctx) -> dict:
     res = run_study(spec_from_config(cfg), ctx, tag="loss_curves")
     s = res.spec
@@ -42,8 +48,7 @@ def run(cfg, ctx) -> dict:
             full = np.all([np.isfinite(c) for c in curves.values()], axis=0)
             ctx.line(name, r.bin_t[full], {k: c[full] for k, c in curves.items()}, xname="t")
             ctx.line(f"{name}_limit", r.limit_t, {"limit": r.limit_loss[ai]}, xname="t")
-            on_bins = np.interp(r.bin_t, r.limit_t, r.limit_loss[ai])
-            gap = [float(np.nanmean(np.abs(c - on_bins))) if np.isfinite(c).any() else np.nan for c in curves.values()]
+            gap = [mean_abs_gap(c, r.bin_t, r.limit_t, r.limit_loss[ai]) for c in curves.values()]
             out[f"{grad}/{grid_label(a, b, s.alphas)}"] = {"widths": s.widths, "mean_abs_gap_to_limit": gap}
             print(f"{grad} {grid_label(a, b, s.alphas)}: mean |loss - L(t)| per width {np.round(gap, 4).tolist()}")
     return {"gaps": out, "study": res.to_json()}

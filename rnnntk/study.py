@@ -138,6 +138,40 @@ def check_spec(spec: StudySpec) -> None:
         raise ConfigError(
             "training.beta = 0.5 (a random ODE started at each network's own outputs) needs limit.bags = 1"
         )
+    if isinstance(spec.source, Npz):
+        _check_npz_segments(spec)
+
+
+def _limit_segments(spec: StudySpec) -> int:
+    """Limits built besides the one on the evaluation histories: the bags, or the floor's second path."""
+    return spec.bags if spec.bags > 1 else int(spec.floor)
+
+
+def _npz_segment(spec: StudySpec, m: int) -> tuple[int, int]:
+    """``(start, length)`` in a user's file of the path of limit bag ``m`` (or of the floor's second
+    path, ``m = 0``): disjoint segments after the evaluation histories, which start the file."""
+    ev, lb = spec.n_eval + spec.limit_burn, spec.P + spec.limit_burn
+    return ev + m * lb, lb
+
+
+def _check_npz_segments(spec: StudySpec) -> None:
+    """A user's file is one path: the bags (or the floor's second path) read disjoint segments of it,
+    after the evaluation histories. Identical segments would report a floor of zero."""
+    K = spec.source.load()[0].shape[0]
+    M = _limit_segments(spec)
+    need = _npz_segment(spec, M)[0] if M else spec.n_eval + spec.limit_burn
+    if K < need:
+        what = (
+            f"{M} bag(s) of limit.P + limit.burn = {spec.P + spec.limit_burn} steps each"
+            if spec.bags > 1
+            else f"a second path of limit.P + limit.burn = {spec.P + spec.limit_burn} steps for the floor"
+        )
+        raise ConfigError(
+            f"data.path = {spec.source.path!r} holds {K} steps but the limit needs {need}: the evaluation "
+            f"histories ({spec.n_eval + spec.limit_burn} steps) and {what}, on disjoint segments of the file "
+            "(the same segment would report a floor of zero); lower limit.P or limit.bags"
+            + (", or set limit.floor=false" if spec.bags == 1 else ", or set limit.bags=1 limit.floor=false")
+        )
 
 
 @dataclass
@@ -229,13 +263,17 @@ def _kernel_kwargs(spec: StudySpec, grad: str) -> dict[str, Any]:
     )
 
 
-def _limit_bag(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
+def _limit_bag(spec: StudySpec, grad: str, key, xe, segment: int = 0) -> dict[str, np.ndarray]:
     """Kernel ``K [P, P]`` and targets ``y [P]`` on a fresh path from ``key`` (and the cross kernel
-    ``Kx [Q, P]`` to the evaluation path ``xe`` when given)."""
+    ``Kx [Q, P]`` to the evaluation path ``xe`` when given). A user's file has one path: bag
+    ``segment`` reads its own disjoint segment of it (`_npz_segment`)."""
     kw = _kernel_kwargs(spec, grad)
-    x, y = make_dataset(
-        key, spec.P + spec.limit_burn, dim=spec.dim, source=spec.source, target=spec.target, dtype=jnp.float64
-    )
+    if isinstance(spec.source, Npz):
+        x, y = (jnp.asarray(a, jnp.float64) for a in spec.source.segment(*_npz_segment(spec, segment)))
+    else:
+        x, y = make_dataset(
+            key, spec.P + spec.limit_burn, dim=spec.dim, source=spec.source, target=spec.target, dtype=jnp.float64
+        )
     out = {"K": np.asarray(limit_kernel(x, **kw)), "y": np.asarray(y[spec.limit_burn :])}
     if xe is not None:
         out["Kx"] = np.asarray(limit_kernel(x, xs_eval=xe, burn_eval=spec.limit_burn, **kw))
@@ -261,7 +299,8 @@ def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tupl
     else:
         bags = [
             ctx.cached(
-                f"{tag}_limit_{g}_bag{m}", lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe)
+                f"{tag}_limit_{g}_bag{m}",
+                lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe, segment=m),
             )
             for m in ctx.progress(range(spec.bags), desc=f"limit {grad} ({spec.bags} bags)")
         ]
