@@ -213,13 +213,16 @@ def initial_law_nodes(
 #: weights and the kept copies, float64)
 _NODE_BYTES = 48
 
+#: the most memory (bytes) the nodes of the initial law may take; a larger node set is refused with a
+#: `ConfigError` before it is allocated (the kernel's working set is bounded separately by
+#: `rnnntk.ntk.MEMORY_BUDGET`). 1 GiB is about 1e7 nodes for ``d = 1`` (250 suffice at unit scale).
+NODE_MEMORY = 1 << 30
+
 
 def _check_node_memory(count: int, dim: int, xs, what: str, automatic: bool) -> None:
-    """Refuse, before anything is allocated, a node set whose arrays exceed `rnnntk.ntk.MEMORY_BUDGET`."""
-    from . import ntk
-
+    """Refuse, before anything is allocated, a node set whose arrays exceed `NODE_MEMORY`."""
     need = int(count) * _NODE_BYTES * (dim + 1)
-    if need <= ntk.MEMORY_BUDGET:
+    if need <= NODE_MEMORY:
         return
     xmax = float(np.max(np.abs(np.asarray(xs, np.float64)))) if np.size(xs) else 0.0
     why = (
@@ -230,9 +233,9 @@ def _check_node_memory(count: int, dim: int, xs, what: str, automatic: bool) -> 
     )
     raise ConfigError(
         f"the limit kernel needs {count:.4g} nodes of the initial law ({what}), about {need / 2**30:.3g} GiB, "
-        f"more than the memory budget rnnntk.ntk.MEMORY_BUDGET = {ntk.MEMORY_BUDGET / 2**30:.3g} GiB{why}; "
+        f"more than the memory budget rnnntk.limit.NODE_MEMORY = {NODE_MEMORY / 2**30:.3g} GiB{why}; "
         "standardise the inputs (data.standardise=true), or use fewer nodes (limit.n_w, limit.samples, a larger "
-        "limit.tol, or limit.method=monte_carlo), or raise rnnntk.ntk.MEMORY_BUDGET"
+        "limit.tol, or limit.method=monte_carlo), or raise rnnntk.limit.NODE_MEMORY"
     )
 
 
@@ -286,7 +289,7 @@ def limit_kernel(
             ``jax.random.key(0)``).
         chunk: at most this many nodes (``>= 1``) are processed at once; fewer when their features
             would exceed `rnnntk.ntk.MEMORY_BUDGET` (the result does not depend on it beyond roundoff).
-            A node set whose own arrays would exceed that budget (inputs far from unit scale make the
+            A node set whose own arrays would exceed `NODE_MEMORY` (inputs far from unit scale make the
             automatic quadrature step tiny) raises `ConfigError` before anything is allocated.
 
     Returns:

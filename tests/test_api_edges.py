@@ -102,7 +102,7 @@ def test_limit_kernel_far_from_unit_scale_is_refused_before_allocation(path):
     xs, _ = path
     t0 = time.time()
     with pytest.raises(
-        ConfigError, match=r"nodes of the initial law .* GiB, more than the memory budget .*MEMORY_BUDGET"
+        ConfigError, match=r"nodes of the initial law .* GiB, more than the memory budget .*NODE_MEMORY"
     ):
         limit_kernel(xs * 1e6, **LIM)
     assert time.time() - t0 < 5.0
