@@ -12,7 +12,7 @@ initialisation ``E yhat^2 <= E c^2 sup sigma^2 = 1`` (``beta = 1/2``; smaller fo
 and in the mean-field networks, which start near zero), so ``E Y^2 + 1`` bounds the loss of the
 untrained network and the zero predictor alike. A run whose loss is ``DIVERGENCE_FACTOR = 1e3``
 times that has outputs about 30 times the target's root mean square: no converging run gets there
-(the kernel ODE's loss decreases monotonically; noisy online steps stay within a few times the
+(the kernel ODE's loss decreases monotonically for rtrl; noisy online steps stay within a few times the
 initial loss), while a run with too large a learning rate grows geometrically and passes the bound
 within a few chunks, long before float32 overflows. The ``+ 1`` keeps the bound meaningful for
 targets near zero. Using the chunk's own targets makes the bound follow heavy-tailed user data.
