@@ -28,6 +28,7 @@ import numpy as np
 from rnnntk._checks import ConfigError, check_positive, check_positive_int, require
 from rnnntk.config import as_list, build_data
 from rnnntk.data import build_target, target_memory
+from rnnntk.divergence import check_values, second_moment
 from rnnntk.elman import check_variance, get_elman_activation
 from rnnntk.meanfield import (
     Problem,
@@ -186,7 +187,13 @@ def run_widths(ctx, tag: str, setup: Setup, widths: list[int], seeds: int, base_
     y = np.asarray(ys_eval, np.float64)
     data_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(base_key, 12), s) for s in range(seeds)])
     lr = jnp.asarray(setup.lr, dtype)
+    lr_name = f"experiment.lr (now {setup.lr:g})"
+    m2_eval = second_moment(y)
     L = setup.steps_per_save
+
+    def seed(idx):
+        return f"seed {idx[0]}"
+
     rows = []
     for n in ctx.progress(widths, desc=tag):
 
@@ -208,14 +215,18 @@ def run_widths(ctx, tag: str, setup: Setup, widths: list[int], seeds: int, base_
                 xs, ys = sample_batches(data_keys, jnp.asarray(j * L, jnp.int32), problem=p, steps=L, dtype=dtype)
                 params, loss = train_chunk(params, rates, xs, ys, lr, activation=p.activation)
                 out, dsp = evaluate(params, params0, xs_eval, activation=p.activation)
+                # divergence (rnnntk.divergence): the chunk's batch risk against its targets' scale,
+                # and the held-out outputs against the held-out targets'
+                where = f"{tag}: width N = {n}, chunk {j + 1} of {setup.saves}"
+                ys_m2 = np.asarray(ys, np.float64).reshape(seeds, -1)
+                check_values(loss, second_moment(ys_m2), what="batch risk", where=where, setting=lr_name, member=seed)
+                check_values(
+                    out, m2_eval, what="held-out outputs", where=where, setting=lr_name, square=True, member=seed
+                )
                 outputs.append(np.asarray(out, np.float64))
                 disp.append(np.asarray(dsp, np.float64))
                 batch.append(np.asarray(loss, np.float64).mean(axis=-1))
             out = np.stack(outputs, axis=1)  # [S, J+1, P]
-            if not np.all(np.isfinite(out)):
-                raise FloatingPointError(
-                    f"{tag}: width {n} diverged (non-finite outputs); lower experiment.lr = {setup.lr:g}"
-                )
             res = {
                 "risk": 0.5 * np.mean((y[None, None, :] - out) ** 2, axis=-1),
                 "batch_risk": np.stack(batch, axis=1),

@@ -35,6 +35,7 @@ import numpy as np
 from rnnntk._checks import check_positive_int, require
 from rnnntk.config import as_list, build_data, model_kwargs
 from rnnntk.data import make_dataset
+from rnnntk.divergence import check_values, second_moment
 from rnnntk.ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble, train_chunk
 from rnnntk.limit import limit_predict
 from rnnntk.network import get_activation, parse_grad
@@ -122,8 +123,15 @@ def run(cfg, ctx) -> dict:
             ens, loss = train_chunk(
                 ens, xs_all[:, lo : lo + L], ys_all[:, lo : lo + L], lr, alphas_g, betas_g, est=est, act=act
             )
-            if not np.all(np.isfinite(np.asarray(loss))):
-                raise FloatingPointError(f"N={n}: non-finite training loss in chunk {c}; lower training.alpha")
+            if c >= 0:  # runaway training is an error (rnnntk.divergence)
+                check_values(
+                    loss,
+                    second_moment(ys_all[:, lo : lo + L])[:, None],
+                    what="training loss",
+                    where=f"width N = {n}, estimator {grad}, chunk {c + 1} of {chunks}",
+                    setting=f"training.alpha (now {alpha:g})",
+                    member=lambda idx: f"seed {idx[0] % seeds}, beta = {betas_g[idx[1]]:g}",
+                )
         disp = relative_displacement(ens.params0, ens.state.delta)
         out = {f"disp_{k}": v[:seeds] for k, v in disp.items()}
         return out | {"loss0": loss0[:seeds], "loss": test_loss(ens)[:seeds]}

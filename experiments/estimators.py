@@ -11,7 +11,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rnnntk.study import run_study, spec_from_config
+from rnnntk.study import last_loss, run_study, spec_from_config
 
 
 def validate(cfg) -> None:
@@ -45,13 +45,13 @@ def run(cfg, ctx) -> dict:
         axes[-1].plot(r.limit_t, r.limit_loss[0], lw=2, label=f"limit, {grad}")
         out[grad] = {
             "limit_final_loss": float(r.limit_loss[0, -1]),
-            "finite_final_loss": r.loss[:, :, 0, -1].mean(axis=1).tolist(),
+            "finite_final_loss": last_loss(r.loss[:, :, 0]).mean(axis=1).tolist(),
             "D_final": r.D[:, :, 0, -1].mean(axis=1).tolist(),
         }
         ctx.line(f"estimators_{grad.replace(':', '')}", r.limit_t, {"limit": r.limit_loss[0]}, xname="t")
         print(
             f"{grad:>8}: limit L(T) = {r.limit_loss[0, -1]:.4f}; finite (largest N) "
-            f"{r.loss[-1, :, 0, -1].mean():.4f}; D_N(T) by width {np.round(out[grad]['D_final'], 4).tolist()}"
+            f"{last_loss(r.loss[-1, :, 0]).mean():.4f}; D_N(T) by width {np.round(out[grad]['D_final'], 4).tolist()}"
         )
     axes[0].set_ylabel("training loss")
     axes[0].legend(fontsize=7)

@@ -2,7 +2,8 @@
 limit's training loss L(t) = E_pi (y - h_t)^2 / 2.
 
 The finite curves are the online losses (Y_k - yhat_k)^2 / 2 averaged over bins of t = k / N and
-over seeds; they approach L(t) as N grows (up to the limit's discretisation of pi by P histories).
+over seeds (no more bins than the narrowest width has steps; a bin without a step is a gap); they
+approach L(t) as N grows (up to the limit's discretisation of pi by P histories).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import numpy as np
 from rnnntk.study import run_study, spec_from_config
 
 from ._common import grid_label
+
+
+def mean_abs_gap(curve, bin_t, limit_t, limit_loss) -> float:
+    """``mean |loss - L(t)|`` over the bins that hold steps (NaN bins are missing, not zero)."""
+    d = np.abs(np.asarray(curve, np.float64) - np.interp(bin_t, limit_t, limit_loss))
+    return float(np.mean(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
 
 
 def run(cfg, ctx) -> dict:
@@ -37,9 +44,11 @@ def run(cfg, ctx) -> dict:
             ax.legend(fontsize=7)
             name = f"loss_curves_{grad.replace(':', '')}_{g}"
             ctx.figure(fig, name)
-            ctx.line(name, r.bin_t, curves, xname="t")
+            # bins without a step are NaN (gaps in the figure); the logged lines and the gap skip them
+            full = np.all([np.isfinite(c) for c in curves.values()], axis=0)
+            ctx.line(name, r.bin_t[full], {k: c[full] for k, c in curves.items()}, xname="t")
             ctx.line(f"{name}_limit", r.limit_t, {"limit": r.limit_loss[ai]}, xname="t")
-            gap = [float(np.abs(c - np.interp(r.bin_t, r.limit_t, r.limit_loss[ai])).mean()) for c in curves.values()]
+            gap = [mean_abs_gap(c, r.bin_t, r.limit_t, r.limit_loss[ai]) for c in curves.values()]
             out[f"{grad}/{grid_label(a, b, s.alphas)}"] = {"widths": s.widths, "mean_abs_gap_to_limit": gap}
             print(f"{grad} {grid_label(a, b, s.alphas)}: mean |loss - L(t)| per width {np.round(gap, 4).tolist()}")
     return {"gaps": out, "study": res.to_json()}

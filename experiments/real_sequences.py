@@ -32,6 +32,7 @@ import numpy as np
 from rnnntk._checks import check_nonnegative_int, check_positive, check_positive_int, require
 from rnnntk.config import as_list, model_kwargs
 from rnnntk.data import build_source
+from rnnntk.divergence import check_values, second_moment
 from rnnntk.ensemble import init_ensemble, predict_ensemble, train_chunk
 from rnnntk.lob import LOB, sample_lob
 from rnnntk.network import get_activation, parse_grad
@@ -125,8 +126,14 @@ def _train(ctx, name, grad, X, Y, nt, *, ikeys, width, steps, burn, k0, gamma, a
         k = p * nt + np.arange(nt)
         lr = decay_schedule(p * nt, nt, k0=k0, gamma=gamma) * (np.arange(nt) >= burn) * (k < steps)
         ens, loss = train_chunk(ens, xs, ys, lr, [alpha], [beta], est=est, act=act)
-        if not np.all(np.isfinite(np.asarray(loss))):
-            raise FloatingPointError(f"{name}, {grad}: non-finite training loss; lower training.alpha")
+        check_values(  # runaway training is an error (rnnntk.divergence)
+            loss,
+            second_moment(ys)[:, None],
+            what="training loss",
+            where=f"{name}, width N = {width}, estimator {grad}, pass {p + 1} of {passes} over the training part",
+            setting=f"training.alpha (now {alpha:g})",
+            member=lambda idx: f"seed {idx[0]}",
+        )
     return {"yhat": np.asarray(predict_ensemble(ens, X, [beta], act=act, dtype=jnp.float64))[:, 0]}
 
 

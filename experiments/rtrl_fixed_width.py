@@ -54,6 +54,7 @@ import numpy as np
 from rnnntk._checks import check_positive, check_positive_int, require
 from rnnntk.config import as_list, build_data, model_kwargs
 from rnnntk.data import make_dataset
+from rnnntk.divergence import check_values, second_moment
 from rnnntk.ensemble import init_ensemble, train_chunk
 from rnnntk.metrics import fit_loglog
 from rnnntk.network import get_activation, parse_grad
@@ -141,8 +142,14 @@ def run(cfg, ctx) -> dict:
             xs, ys = sample(jax.vmap(lambda k, c=c: jax.random.fold_in(k, c))(dkeys))
             lr = decay_schedule(lo, chunk, k0=k0, gamma=gamma) * (lo + np.arange(chunk) < steps)
             ens, loss = train_chunk(ens, xs, ys, lr, [alpha], [beta], est=est, act=act)
-            if not np.all(np.isfinite(np.asarray(loss))):
-                raise FloatingPointError(f"{grad}: non-finite training loss in chunk {c}; lower training.alpha")
+            check_values(  # runaway training is an error (rnnntk.divergence)
+                loss,
+                second_moment(ys)[:, None],
+                what="training loss",
+                where=f"width N = {n}, estimator {grad}, chunk {c + 1} of {n_chunks}",
+                setting=f"training.alpha (now {alpha:g})",
+                member=lambda idx: f"seed {idx[0]}",
+            )
             ends.append(params_of(ens))
             if c in at:
                 ks.append(min(lo + chunk, steps))

@@ -130,16 +130,89 @@ class Logistic:
         require(float(self.noise) >= 0.0, "data.noise", self.noise, "a number >= 0")
 
 
+#: inputs of a user's file beyond this magnitude are refused unless standardised (`Npz`)
+NPZ_MAX_ABS = 50.0
+#: a coordinate (or the target) whose standard deviation is outside this range is warned about
+NPZ_STD_RANGE = (0.1, 10.0)
+
+
 @dataclass(frozen=True)
 class Npz:
-    """A user's sequence: arrays ``x_key`` (``[K, d]``) and ``y_key`` (``[K]``) in an ``.npz`` file."""
+    """A user's sequence: arrays ``x_key`` (``[K, d]``) and ``y_key`` (``[K]``) in an ``.npz`` file.
+
+    The model assumes inputs of order one: the memory is ``tanh(w . x + b S)`` with ``w ~ N(0, s_w^2)``,
+    so inputs of size 50 saturate every unit, and the limit's quadrature step shrinks in proportion
+    to the largest ``|x|`` (about 250 nodes per coordinate at ``|x| ~ 1``, 7e5 at 5000). Inputs with
+    ``max |x| > NPZ_MAX_ABS = 50`` are therefore refused, and a coordinate whose standard deviation is
+    outside ``NPZ_STD_RANGE = [0.1, 10]`` (inputs or target) is warned about, unless ``standardise``
+    (``standardise_y``) rescales them to mean 0 and standard deviation 1. The statistics are those of
+    the whole file: all of it is training data (the study trains on it and builds its limit from it;
+    there is no held-out part).
+    """
 
     path: str
     x_key: str = "X"
     y_key: str = "Y"
+    standardise: bool = False  # X <- (X - mean) / std per coordinate
+    standardise_y: bool = False  # Y <- (Y - mean) / std
+
+    def __post_init__(self):
+        for f in ("standardise", "standardise_y"):
+            v = getattr(self, f)
+            require(isinstance(v, (bool, np.bool_)), f"data.{f}", v, "true or false")
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """Read and validate ``(X [K, d], Y [K])``."""
+        """Read and validate ``(X [K, d], Y [K])`` (standardised if asked; see the class docstring)."""
+        X, Y = self._read()
+        X, Y = X.astype(np.float64), Y.astype(np.float64)
+        if self.standardise:
+            X = _standardised(X, f"{self.x_key} in data.path = {self.path!r}")
+        if self.standardise_y:
+            Y = _standardised(Y[:, None], f"{self.y_key} in data.path = {self.path!r}")[:, 0]
+        self._check_scale(X, Y)
+        return X, Y
+
+    def segment(self, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Steps ``start .. start + length - 1`` of `load`, or `ConfigError` if the file is shorter."""
+        X, Y = self.load()
+        if start + length > X.shape[0]:
+            raise ConfigError(
+                f"data.path = {self.path!r} holds {X.shape[0]} steps but steps {start} to {start + length - 1} "
+                "were requested"
+            )
+        return X[start : start + length], Y[start : start + length]
+
+    def _check_scale(self, X: np.ndarray, Y: np.ndarray) -> None:
+        import warnings
+
+        xmax = float(np.max(np.abs(X))) if X.size else 0.0
+        if xmax > NPZ_MAX_ABS:
+            raise ConfigError(
+                f"data.path = {self.path!r}: {self.x_key} reaches |x| = {xmax:.3g}, far from the unit scale the "
+                f"model assumes (at most {NPZ_MAX_ABS:g}: larger inputs saturate every unit and the limit's "
+                "quadrature needs nodes in proportion to |x|); set data.standardise=true to standardise the "
+                "inputs with the file's mean and standard deviation, or rescale them"
+            )
+        lo, hi = NPZ_STD_RANGE
+        sx = X.std(axis=0) if X.shape[0] > 1 else np.ones(X.shape[1])
+        off = [j for j, v in enumerate(sx) if not lo <= v <= hi]
+        if off and not self.standardise:
+            warnings.warn(
+                f"data.path = {self.path!r}: {self.x_key} coordinate(s) {off} have standard deviation "
+                f"{[float(f'{sx[j]:.3g}') for j in off]}, outside [{lo:g}, {hi:g}]; the model assumes inputs of "
+                "order one (data.standardise=true standardises them)",
+                stacklevel=3,
+            )
+        sy = float(Y.std()) if Y.shape[0] > 1 else 1.0
+        if not lo <= sy <= hi and not self.standardise_y:
+            warnings.warn(
+                f"data.path = {self.path!r}: {self.y_key} has standard deviation {sy:.3g}, outside [{lo:g}, {hi:g}]; "
+                "learning rates and the kernel regime assume targets of order one (data.standardise_y=true "
+                "standardises them)",
+                stacklevel=3,
+            )
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray]:
         path = os.path.expanduser(str(self.path))
         if not os.path.isfile(path):
             raise ConfigError(
@@ -174,7 +247,16 @@ class Npz:
             )
         check_finite_array(X, f"{self.x_key} in {self.path!r}")
         check_finite_array(Y, f"{self.y_key} in {self.path!r}")
-        return X.astype(np.float64), Y.astype(np.float64)
+        return X, Y
+
+
+def _standardised(A: np.ndarray, name: str) -> np.ndarray:
+    """``(A - mean) / std`` per column; a constant column cannot be standardised."""
+    mean, std = A.mean(axis=0), A.std(axis=0)
+    flat = [j for j, v in enumerate(std) if not v > 0.0]
+    if flat:
+        raise ConfigError(f"{name}: column(s) {flat} are constant and cannot be standardised (data.standardise)")
+    return (A - mean) / std
 
 
 def _as_tuple(a):

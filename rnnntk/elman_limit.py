@@ -77,7 +77,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_positive_int, require
+from ._checks import ConfigError, check_positive_int, require
 from .elman import POOLS, check_choice, check_sequences, check_variance, get_elman_activation
 
 Array = jax.Array
@@ -233,6 +233,36 @@ def auto_nodes(xs: np.ndarray, var_w: float, var_u: float, var_b: float, activat
     return m
 
 
+#: largest estimated relative error of the erf closed form's ``K'`` accepted (module docstring)
+ERF_MAX_ERROR = 1e-3
+
+
+def _check_input_scale(xs: np.ndarray, vw, vu, vb, activation: str, quad: bool, dtype) -> None:
+    """Refuse inputs whose pre-activation variances overflow in ``dtype`` or, for the closed form of
+    ``erf``, lose its precision: ``K' ~ 1 / sqrt(d11 d22 - c^2 s12^2)`` subtracts two numbers of size
+    ``(c s)^2`` to get one of size ``1 + 2 c s``, a relative error of about ``eps c s / 2``."""
+    fi = np.finfo(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x2 = float(np.max(np.sum(xs * xs, axis=-1)))
+        s_max = variance_bound(xs, vw, vu, vb, activation)
+        c = 2.0 * ERF_SCALE**2
+        product = float(np.square(np.float64(1.0 + c * s_max)))  # products of two variances (inf if too big)
+    remedy = "standardise the inputs (or lower var_u)"
+    if not (math.isfinite(x2) and x2 < float(fi.max) and math.isfinite(product) and product < float(fi.max) / 16):
+        raise ConfigError(
+            f"xs holds inputs up to |x| = {math.sqrt(x2) if math.isfinite(x2) else float('inf'):.3g}: the "
+            f"pre-activation variances (up to {s_max:.3g}) and their products overflow {dtype.name} (largest "
+            f"{float(fi.max):.3g}); {remedy}"
+        )
+    err = float(fi.eps) * (1.0 + c * s_max) / 2.0
+    if activation == "erf" and not quad and err > ERF_MAX_ERROR:
+        raise ConfigError(
+            f"xs holds inputs up to |x| = {math.sqrt(x2):.3g}: the pre-activation variances (up to {s_max:.3g}) "
+            f"leave the erf closed form a relative error of about {err:.1g} in {dtype.name} (at most "
+            f"{ERF_MAX_ERROR:g} accepted); {remedy}" + ("" if fi.bits == 64 else ", or enable float64 (jax_enable_x64)")
+        )
+
+
 def elman_limit_ntk(
     xs,
     *,
@@ -283,6 +313,7 @@ def elman_limit_ntk(
         f'"auto" or "quadrature" for activation={activation} (closed forms exist for {", ".join(CLOSED_FORMS)})',
     )
     quad = method == "quadrature" or activation not in CLOSED_FORMS
+    _check_input_scale(np.asarray(xs, np.float64), vw, vu, vb, activation, quad, jnp.dtype(xs.dtype))
     if quad:
         m = (
             check_positive_int(nodes, "nodes")

@@ -52,6 +52,7 @@ import numpy as np
 
 from ._checks import (
     ConfigError,
+    check_finite_array,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
@@ -193,13 +194,49 @@ def initial_law_nodes(
         require(dim <= 2, "dim", dim, 'd <= 2 for method="quadrature" (use method="monte_carlo")')
         tol = DEFAULT_TOL[dim] if tol is None else tol
         require(0.0 < float(tol) < 1.0, "tol", tol, "a number in (0, 1)")
+        auto_w = n_w is None
         if n_w is None:
             n_w = quadrature_size(xs, b0=b0, s_w=s_w, tol=tol) if w_rule == "trapezoid" else 256
         if n_b is None:
             n_b = legendre_size(b0=b0, sup_dsigma=sup_dsigma, tol=tol)
+        n_w = check_positive_int(n_w, "n_w")
+        n_b = check_positive_int(n_b, "n_b")
+        _check_node_memory(n_w**dim * n_b, dim, xs, f"n_w = {n_w} per w coordinate x n_b = {n_b}", auto_w)
         return quadrature_nodes(dim, b0=b0, s_w=s_w, n_w=n_w, n_b=n_b, w_rule=w_rule, tol=tol)
     key = jax.random.key(0) if key is None else key
-    return monte_carlo_nodes(key, dim, b0=b0, s_w=s_w, samples=samples or DEFAULT_SAMPLES)
+    samples = DEFAULT_SAMPLES if samples is None else check_positive_int(samples, "samples")
+    _check_node_memory(samples, dim, xs, f"samples = {samples}", False)
+    return monte_carlo_nodes(key, dim, b0=b0, s_w=s_w, samples=samples)
+
+
+#: bytes per node and coordinate the node arrays take while they are built (the tensor grids, their
+#: weights and the kept copies, float64)
+_NODE_BYTES = 48
+
+#: the most memory (bytes) the nodes of the initial law may take; a larger node set is refused with a
+#: `ConfigError` before it is allocated (the kernel's working set is bounded separately by
+#: `rnnntk.ntk.MEMORY_BUDGET`). 1 GiB is about 1e7 nodes for ``d = 1`` (250 suffice at unit scale).
+NODE_MEMORY = 1 << 30
+
+
+def _check_node_memory(count: int, dim: int, xs, what: str, automatic: bool) -> None:
+    """Refuse, before anything is allocated, a node set whose arrays exceed `NODE_MEMORY`."""
+    need = int(count) * _NODE_BYTES * (dim + 1)
+    if need <= NODE_MEMORY:
+        return
+    xmax = float(np.max(np.abs(np.asarray(xs, np.float64)))) if np.size(xs) else 0.0
+    why = (
+        f" (the trapezoid step shrinks as the inputs grow: they reach |x| = {xmax:.3g}; inputs of order one "
+        "need a few hundred nodes)"
+        if automatic
+        else ""
+    )
+    raise ConfigError(
+        f"the limit kernel needs {count:.4g} nodes of the initial law ({what}), about {need / 2**30:.3g} GiB, "
+        f"more than the memory budget rnnntk.limit.NODE_MEMORY = {NODE_MEMORY / 2**30:.3g} GiB{why}; "
+        "standardise the inputs (data.standardise=true), or use fewer nodes (limit.n_w, limit.samples, a larger "
+        "limit.tol, or limit.method=monte_carlo), or raise rnnntk.limit.NODE_MEMORY"
+    )
 
 
 def _check_limit_args(xs, b0, s_w, burn, activation, field="xs"):
@@ -248,9 +285,12 @@ def limit_kernel(
         method: ``"auto"`` (quadrature if ``d <= 2``), ``"quadrature"`` or ``"monte_carlo"``.
         n_w, n_b, w_rule, tol: quadrature nodes per ``w`` coordinate (default: enough for the
             relative accuracy ``tol`` on this path, `quadrature_size`) and in ``b``, the ``w`` rule.
-        samples, key: Monte Carlo sample size ``M`` and key (default ``jax.random.key(0)``).
-        chunk: at most this many nodes are processed at once; fewer when their features would
-            exceed `rnnntk.ntk.MEMORY_BUDGET` (the result does not depend on it beyond roundoff).
+        samples, key: Monte Carlo sample size ``M >= 1`` (default `DEFAULT_SAMPLES`) and key (default
+            ``jax.random.key(0)``).
+        chunk: at most this many nodes (``>= 1``) are processed at once; fewer when their features
+            would exceed `rnnntk.ntk.MEMORY_BUDGET` (the result does not depend on it beyond roundoff).
+            A node set whose own arrays would exceed `NODE_MEMORY` (inputs far from unit scale make the
+            automatic quadrature step tiny) raises `ConfigError` before anything is allocated.
 
     Returns:
         ``[P, P]`` (or ``[Q, P]`` with ``xs_eval``), in float64 under ``jax_enable_x64``.
@@ -258,6 +298,7 @@ def limit_kernel(
     xs, burn, act = _check_limit_args(xs, b0, s_w, burn, activation)
     est = parse_grad(grad, allow_bptt=False)
     require(c_dist in C_SECOND_MOMENT, "c_dist", c_dist, f"one of {sorted(C_SECOND_MOMENT)}")
+    chunk = check_positive_int(chunk, "chunk")
     if xs_eval is not None:
         xe, be, _ = _check_limit_args(
             xs_eval, b0, s_w, burn if burn_eval is None else burn_eval, activation, field="xs_eval"
@@ -341,6 +382,8 @@ def prepare_flow(kernel, ys, *, alpha: float, symmetric: bool | None = None) -> 
     y = jnp.asarray(ys, K.dtype)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or y.shape != (K.shape[0],):
         raise ConfigError(f"kernel {tuple(K.shape)} and ys {tuple(y.shape)} do not match: expected [P, P] and [P]")
+    check_finite_array(y, "ys")
+    check_finite_array(K, "kernel")
     alpha = check_positive(alpha, "alpha")
     if symmetric is None:
         symmetric = bool(jnp.allclose(K, K.T, rtol=1e-12, atol=0.0))
@@ -415,7 +458,11 @@ def _flow_expm(A, y, h0, alpha, ts):
 
 def limit_loss(flow: Flow, ys) -> Array:
     """The limit training loss ``L(t) = E_pi (y - h_t)^2 / 2`` at the flow's times, ``[T]``."""
-    return 0.5 * jnp.mean((jnp.asarray(ys, flow.h.dtype)[None, :] - flow.h) ** 2, axis=1)
+    y = jnp.asarray(ys, flow.h.dtype)
+    if y.ndim != 1 or y.shape[0] != flow.h.shape[-1]:
+        raise ConfigError(f"ys has shape {tuple(y.shape)}: expected [P] = [{flow.h.shape[-1]}], the flow's sample")
+    check_finite_array(y, "ys")
+    return 0.5 * jnp.mean((y[None, :] - flow.h) ** 2, axis=1)
 
 
 def off_sample(flow: Flow, cross_kernel, *, alpha: float, h0_eval=None) -> Array:
@@ -463,6 +510,8 @@ def limit_predict(
     ys = jnp.asarray(ys)
     if ys.ndim != 1 or ys.shape[0] != xs_chk.shape[0]:
         raise ConfigError(f"ys has shape {tuple(ys.shape)} but xs has {xs_chk.shape[0]} steps: expected ys [K]")
+    burn = check_nonnegative_int(burn, "burn")
+    check_finite_array(ys[burn:], f"ys[{burn}:] (the targets after the burn-in)")
     est = parse_grad(grad, allow_bptt=False)
     K = limit_kernel(xs, b0=b0, s_w=s_w, burn=burn, grad=grad, **kernel_kw)
     flow = kernel_flow(K, ys[burn:], alpha=alpha, t=t, h0=h0, symmetric=est.kind == "rtrl")

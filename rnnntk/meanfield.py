@@ -95,6 +95,7 @@ import jax.numpy as jnp
 
 from ._checks import ConfigError, check_positive, check_positive_int, require
 from .data import AR1, ElmanTeacher, FiniteState, Logistic, SinLag, sample_path, target_memory, window_targets
+from .divergence import Diverged, check_values, second_moment
 from .elman import ElmanParams, check_elman_params, elman_apply, elman_init, get_elman_activation
 
 Array = jax.Array
@@ -321,6 +322,10 @@ def train_meanfield(
     Returns:
         ``(params, batch_loss [steps])``: trained parameters and the batch risk before each step.
 
+    Raises:
+        `rnnntk.RunError` when training diverged: a non-finite batch risk or parameter, or a batch
+        risk past ``1e3 (E Y^2 + 1)`` over a program of steps (`rnnntk.divergence`).
+
     Example:
         >>> from rnnntk.data import ElmanTeacher
         >>> prob = Problem(target=ElmanTeacher(memory=3), window=3, batch=16)
@@ -343,7 +348,16 @@ def train_meanfield(
         L = min(CHUNK, steps - start)
         xs, ys = sample_batches(key[None], jnp.asarray(start, jnp.int32), problem=problem, steps=L, dtype=dtype)
         p, loss = train_chunk(p, rates, xs, ys, jnp.asarray(lr, dtype), activation=problem.activation)
+        check_values(  # runaway training is an error (rnnntk.divergence)
+            loss,
+            second_moment(jnp.reshape(ys, (1, -1))),
+            what="batch risk",
+            where=f"width N = {n}, steps {start} to {start + L - 1}",
+            setting=f"lr (now {float(lr):g})",
+        )
         losses.append(loss[0])
+    if not all(bool(jnp.all(jnp.isfinite(a))) for a in (p.W, p.U, p.b, p.v)):
+        raise Diverged(f"training diverged: width N = {n}: non-finite parameters after step {steps}; lower lr")
     return jax.tree.map(lambda a: a[0], p), jnp.concatenate(losses)
 
 

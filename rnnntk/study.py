@@ -45,6 +45,7 @@ import numpy as np
 from ._checks import ConfigError, require
 from .config import as_list, build_data, model_kwargs
 from .data import Npz, make_dataset
+from .divergence import check_values, second_moment
 from .ensemble import (
     device_mesh,
     from_host,
@@ -137,6 +138,40 @@ def check_spec(spec: StudySpec) -> None:
         raise ConfigError(
             "training.beta = 0.5 (a random ODE started at each network's own outputs) needs limit.bags = 1"
         )
+    if isinstance(spec.source, Npz):
+        _check_npz_segments(spec)
+
+
+def _limit_segments(spec: StudySpec) -> int:
+    """Limits built besides the one on the evaluation histories: the bags, or the floor's second path."""
+    return spec.bags if spec.bags > 1 else int(spec.floor)
+
+
+def _npz_segment(spec: StudySpec, m: int) -> tuple[int, int]:
+    """``(start, length)`` in a user's file of the path of limit bag ``m`` (or of the floor's second
+    path, ``m = 0``): disjoint segments after the evaluation histories, which start the file."""
+    ev, lb = spec.n_eval + spec.limit_burn, spec.P + spec.limit_burn
+    return ev + m * lb, lb
+
+
+def _check_npz_segments(spec: StudySpec) -> None:
+    """A user's file is one path: the bags (or the floor's second path) read disjoint segments of it,
+    after the evaluation histories. Identical segments would report a floor of zero."""
+    K = spec.source.load()[0].shape[0]
+    M = _limit_segments(spec)
+    need = _npz_segment(spec, M)[0] if M else spec.n_eval + spec.limit_burn
+    if K < need:
+        what = (
+            f"{M} bag(s) of limit.P + limit.burn = {spec.P + spec.limit_burn} steps each"
+            if spec.bags > 1
+            else f"a second path of limit.P + limit.burn = {spec.P + spec.limit_burn} steps for the floor"
+        )
+        raise ConfigError(
+            f"data.path = {spec.source.path!r} holds {K} steps but the limit needs {need}: the evaluation "
+            f"histories ({spec.n_eval + spec.limit_burn} steps) and {what}, on disjoint segments of the file "
+            "(the same segment would report a floor of zero); lower limit.P or limit.bags"
+            + (", or set limit.floor=false" if spec.bags == 1 else ", or set limit.bags=1 limit.floor=false")
+        )
 
 
 @dataclass
@@ -145,7 +180,7 @@ class GradResult:
 
     t: np.ndarray  # [W, C + 1] evaluation times (t = 0 and chunk ends)
     D: np.ndarray  # [W, S, G, C + 1] distance to the limit
-    loss: np.ndarray  # [W, S, G, B] online training loss, mean per bin of training time
+    loss: np.ndarray  # [W, S, G, B] online training loss, mean per bin of training time (NaN: no step)
     bin_t: np.ndarray  # [B] bin centres
     limit_t: np.ndarray  # [Tl] times of the limit loss curve
     limit_loss: np.ndarray  # [A, Tl] L(t) per alpha (mean over bags)
@@ -228,13 +263,17 @@ def _kernel_kwargs(spec: StudySpec, grad: str) -> dict[str, Any]:
     )
 
 
-def _limit_bag(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
+def _limit_bag(spec: StudySpec, grad: str, key, xe, segment: int = 0) -> dict[str, np.ndarray]:
     """Kernel ``K [P, P]`` and targets ``y [P]`` on a fresh path from ``key`` (and the cross kernel
-    ``Kx [Q, P]`` to the evaluation path ``xe`` when given)."""
+    ``Kx [Q, P]`` to the evaluation path ``xe`` when given). A user's file has one path: bag
+    ``segment`` reads its own disjoint segment of it (`_npz_segment`)."""
     kw = _kernel_kwargs(spec, grad)
-    x, y = make_dataset(
-        key, spec.P + spec.limit_burn, dim=spec.dim, source=spec.source, target=spec.target, dtype=jnp.float64
-    )
+    if isinstance(spec.source, Npz):
+        x, y = (jnp.asarray(a, jnp.float64) for a in spec.source.segment(*_npz_segment(spec, segment)))
+    else:
+        x, y = make_dataset(
+            key, spec.P + spec.limit_burn, dim=spec.dim, source=spec.source, target=spec.target, dtype=jnp.float64
+        )
     out = {"K": np.asarray(limit_kernel(x, **kw)), "y": np.asarray(y[spec.limit_burn :])}
     if xe is not None:
         out["Kx"] = np.asarray(limit_kernel(x, xs_eval=xe, burn_eval=spec.limit_burn, **kw))
@@ -260,7 +299,8 @@ def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tupl
     else:
         bags = [
             ctx.cached(
-                f"{tag}_limit_{g}_bag{m}", lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe)
+                f"{tag}_limit_{g}_bag{m}",
+                lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe, segment=m),
             )
             for m in ctx.progress(range(spec.bags), desc=f"limit {grad} ({spec.bags} bags)")
         ]
@@ -292,6 +332,39 @@ def chunk_layout(T: float, n: int, chunks: int, burn: int) -> tuple[int, int, in
 
 def _steps(spec: StudySpec, n: int) -> tuple[int, int, int]:
     return chunk_layout(spec.T, n, spec.chunks, spec.train_burn)
+
+
+def _loss_bin(k, n: int, T: float, bins: int) -> np.ndarray:
+    """The bin of training time ``[T j / bins, T (j + 1) / bins)`` holding step ``k`` (time ``k / n``);
+    the relative 1e-9 keeps a step on a bin edge in the bin it starts."""
+    j = np.floor(np.asarray(k, np.float64) * bins / (T * n) * (1.0 + 1e-9)).astype(int)
+    return np.minimum(j, bins - 1)
+
+
+def last_loss(loss: np.ndarray) -> np.ndarray:
+    """The loss of the last bin that holds steps, per member: ``loss [..., B] -> [...]`` (NaN
+    only where every bin is empty)."""
+    loss = np.asarray(loss, np.float64)
+    ok = np.isfinite(loss)
+    idx = np.where(ok.any(axis=-1), loss.shape[-1] - 1 - np.argmax(ok[..., ::-1], axis=-1), 0)
+    out = np.take_along_axis(loss, idx[..., None], axis=-1)[..., 0]
+    return np.where(ok.any(axis=-1), out, np.nan)
+
+
+def loss_bin_count(spec: StudySpec) -> int:
+    """Bins of training time for the online loss: the largest count up to ``loss_bins`` for which
+    every bin holds a training step of every width (at most ``K`` bins for ``K`` steps, and the
+    last step reaches the last bin), so that no bin is empty by construction."""
+    for bins in range(max(1, int(spec.loss_bins)), 1, -1):
+        ok = True
+        for n in spec.widths:
+            K = _steps(spec, n)[0]
+            if bins > K or _loss_bin(K - 1, n, spec.T, bins) != bins - 1:
+                ok = False
+                break
+        if ok:
+            return bins
+    return 1
 
 
 def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:
@@ -370,6 +443,7 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
                     mesh,
                     dtype,
                     xe,
+                    ye,
                     lims,
                     alphas_g,
                     betas_g,
@@ -385,7 +459,7 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
             ts.append(w["t"])
             Ds.append(w["D"][: spec.seeds])
             losses.append(w["loss"][: spec.seeds])
-        bins = spec.loss_bins
+        bins = loss_bin_count(spec)
         result.per_grad[grad] = GradResult(
             t=np.stack(ts),
             D=np.stack(Ds),
@@ -400,18 +474,31 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
 
 
 def _train_width(
-    spec, ctx, grad, est, act, n, xs_all, ys_all, ikeys, mesh, dtype, xe, lims, alphas_g, betas_g, tag, step0
+    spec, ctx, grad, est, act, n, xs_all, ys_all, ikeys, mesh, dtype, xe, ye, lims, alphas_g, betas_g, tag, step0
 ) -> dict[str, np.ndarray]:
     K, L, burn_chunks = _steps(spec, n)
-    C, G, B = spec.chunks, len(alphas_g), spec.loss_bins
+    C, G, B = spec.chunks, len(alphas_g), loss_bin_count(spec)
     S_pad = xs_all.shape[0]
     ckpt = _checkpoint_path(ctx, tag, grad, n)
     np_dtype = np.dtype(jnp.dtype(dtype).name)
 
-    def outputs(ens):
+    m2_eval = second_moment(ye[spec.limit_burn :])
+
+    def member(idx):
+        s, g = idx[0], idx[1]
+        return f"seed {s % spec.seeds}, alpha = {alphas_g[g]:g}, beta = {betas_g[g]:g}"
+
+    def outputs(ens, chunk):
         y = np.asarray(predict_ensemble(ens, xe, betas_g, act=act), np.float64)[..., spec.limit_burn :]
-        if not np.all(np.isfinite(y)):
-            raise FloatingPointError(f"width {n}, {grad}: non-finite network outputs; lower training.alpha")
+        check_values(
+            y,
+            m2_eval,
+            what="network outputs on the evaluation path",
+            where=f"width N = {n}, estimator {grad}, {chunk}",
+            setting="training.alpha",
+            square=True,
+            member=member,
+        )
         return y
 
     if os.path.exists(ckpt):
@@ -428,7 +515,7 @@ def _train_width(
         ts = np.zeros(C + 1)
         loss_sum = np.zeros((S_pad, G, B))
         loss_cnt = np.zeros((B,))
-        h0 = outputs(ens)
+        h0 = outputs(ens, "at initialisation")
         D[..., 0] = _distances(h0, lims, alphas_g, betas_g, 0.0, h0)
 
     chunk_ids = range(done, C)
@@ -445,16 +532,21 @@ def _train_width(
         if k is not None:
             loss = np.asarray(loss, np.float64)
             valid = k < K
-            if not np.all(np.isfinite(loss[..., valid])):
-                raise FloatingPointError(
-                    f"width {n}, {grad}: non-finite training loss in chunk {c}; lower training.alpha"
+            if valid.any():  # per member: the chunk's mean loss against its targets' scale
+                check_values(
+                    loss[..., valid],
+                    second_moment(ys_all[:, lo : lo + L][:, valid])[:, None],
+                    what="training loss",
+                    where=f"width N = {n}, estimator {grad}, chunk {c + 1} of {C}",
+                    setting="training.alpha",
+                    member=member,
                 )
-            b = np.minimum((k[valid] / n / spec.T * B).astype(int), B - 1)
+            b = _loss_bin(k[valid], n, spec.T, B)
             np.add.at(loss_sum, (slice(None), slice(None), b), loss[..., valid])
             np.add.at(loss_cnt, b, 1)
             t = min((c + 1) * L, K) / n
             ts[c + 1] = t
-            D[..., c + 1] = _distances(outputs(ens), lims, alphas_g, betas_g, t, h0)
+            D[..., c + 1] = _distances(outputs(ens, f"after chunk {c + 1} of {C}"), lims, alphas_g, betas_g, t, h0)
             metrics = {"grad": grad, "width": n, "chunk": c, "t": t}
             for g, (a, bb) in enumerate(zip(alphas_g, betas_g)):
                 key = f"alpha={a:g},beta={bb:g}"
@@ -465,8 +557,9 @@ def _train_width(
         tmp = ckpt[:-4] + ".tmp.npz"
         np.savez(tmp, **to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0)
         os.replace(tmp, ckpt)  # atomic: an interruption loses at most the chunk in progress
-    out = {"t": ts, "D": D, "loss": loss_sum / np.maximum(loss_cnt, 1)[None, None, :]}
-    return out
+    with np.errstate(invalid="ignore", divide="ignore"):  # a bin without steps is missing: NaN
+        loss = np.where(loss_cnt > 0, loss_sum / loss_cnt, np.nan)
+    return {"t": ts, "D": D, "loss": loss}
 
 
 def _distances(yhat, lims, alphas_g, betas_g, t, h0) -> np.ndarray:

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import ConfigError, check_beta, check_finite_array, check_positive, require
+from .divergence import DIVERGENCE_FACTOR, Diverged, bound as divergence_bound
 from .network import (
     Estimator,
     Params,
@@ -143,12 +144,15 @@ def _scan(params0, state: TrainState, xs, ys, lr_scale, beta, alpha, est, act, u
     return TrainState(delta, S, Jw, Jb, state.step + ys.shape[0]), StepMetrics(yhat, 0.5 * err * err)
 
 
-def _finite_flags(loss: Array, delta: Params) -> Array:
-    """``[first step with a non-finite loss or -1, 1 if every parameter is finite]`` (int32)."""
+def _finite_flags(loss: Array, delta: Params, ys: Array) -> Array:
+    """``[first step with a non-finite loss or -1, 1 if every parameter is finite, mean loss,
+    mean Y^2]`` (float32): what `_raise_if_diverged` needs, in one transfer."""
     finite = jnp.isfinite(loss)
     first_bad = jnp.where(jnp.all(finite), -1, jnp.argmin(finite))
     params_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in delta]))
-    return jnp.stack([first_bad, params_ok]).astype(jnp.int32)
+    m2 = jnp.mean(ys * ys) if ys.shape[0] else jnp.zeros((), ys.dtype)
+    mean_loss = jnp.mean(loss) if loss.shape[0] else jnp.zeros((), loss.dtype)
+    return jnp.stack([first_bad, params_ok, mean_loss, m2]).astype(jnp.float32)
 
 
 _STATIC = ("est", "act", "unroll")
@@ -162,10 +166,18 @@ def _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll=
 @partial(jax.jit, static_argnames=_STATIC)
 def _train_scan_checked(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
     state, metrics = _scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll)
-    return state, metrics, _finite_flags(metrics.loss, state.delta)
+    return state, metrics, _finite_flags(metrics.loss, state.delta, ys.astype(metrics.loss.dtype))
 
 
-def _check_sequence(params: Params, xs, ys, lr_scale):
+def _host(x) -> np.ndarray | None:
+    """``x`` as a NumPy array, or None for a traced value (checked by the caller outside jit)."""
+    try:
+        return np.asarray(x)
+    except Exception:
+        return None
+
+
+def _check_sequence(params: Params, xs, ys, lr_scale, act=None):
     from .network import check_params, check_path
 
     _, d = check_params(params)
@@ -175,11 +187,30 @@ def _check_sequence(params: Params, xs, ys, lr_scale):
         raise ConfigError(
             f"ys has shape {tuple(ys.shape)} but xs has {xs.shape[0]} steps: expected ys [K] with K = len(xs)"
         )
+    require(xs.shape[0] >= 1, "len(xs)", xs.shape[0], "at least one step (xs [K, d] and ys [K] with K >= 1)")
     check_finite_array(ys, "ys")
     if lr_scale is not None:
         lr_scale = jnp.asarray(lr_scale)
         if lr_scale.shape != ys.shape:
             raise ConfigError(f"lr_scale has shape {tuple(lr_scale.shape)}: expected [K] = {tuple(ys.shape)}")
+        check_finite_array(lr_scale, "lr_scale")
+        lr = _host(lr_scale)
+        if lr is not None and lr.size and float(lr.min()) < 0.0:
+            raise ConfigError(
+                f"lr_scale holds {int(np.sum(lr < 0))} negative value(s) (min {float(lr.min()):g}): expected "
+                "multipliers >= 0 (0 freezes a step; a negative one would ascend the loss)"
+            )
+    if act is not None:
+        b = _host(params.b)
+        if b is not None and b.size:
+            bmax = float(np.max(np.abs(b)))
+            require(
+                bmax * act.sup_dsigma < 1.0,
+                "params.b",
+                f"max |b| = {bmax:g}",
+                f"|b| < 1 / sup|sigma'| = {1.0 / act.sup_dsigma:g} for activation={act.name} "
+                "(otherwise the memory map is not a contraction)",
+            )
     return xs, ys, lr_scale
 
 
@@ -205,9 +236,10 @@ def train_steps(
         beta, alpha: output scaling exponent in ``[1/2, 1]`` and learning rate ``> 0``.
         grad: ``"rtrl"`` or ``"tbptt:<tau>"``; must match the state's sensitivity buffer.
         lr_scale: optional ``[K]`` multiplier of the learning rate (0 = frozen step).
-        check: validate inputs and raise on non-finite results (turn off inside ``jit``/``vmap``).
-            The check of the results is one fused reduction computed with the scan and a single
-            transfer of two integers to the host.
+        check: validate inputs and raise `rnnntk.RunError` when training diverged: a non-finite
+            loss or parameter, or a mean loss past ``1e3 (E Y^2 + 1)`` of these targets
+            (`rnnntk.divergence`); turn off inside ``jit``/``vmap``. The check of the results is one
+            fused reduction computed with the scan and a single transfer of four numbers.
 
     Returns:
         ``(state, metrics)`` with per-step `StepMetrics`.
@@ -218,7 +250,7 @@ def train_steps(
         return _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act)
     beta = check_beta(beta)
     alpha = check_positive(alpha, "alpha")
-    xs, ys, lr_scale = _check_sequence(params0, xs, ys, lr_scale)
+    xs, ys, lr_scale = _check_sequence(params0, xs, ys, lr_scale, act)
     tau = _tau(est)
     expected = (() if tau is None else (tau,)) + tuple(params0.w.shape)  # init_sensitivities' Jw
     if state.Jw.shape != expected:
@@ -250,14 +282,22 @@ def decay_schedule(start: int, length: int, *, k0: float, gamma: float) -> np.nd
 
 
 def _raise_if_nonfinite(flags) -> None:
-    first_bad, params_ok = (int(v) for v in jax.device_get(flags))  # the one host synchronisation
+    """Raise `rnnntk.divergence.Diverged` for a non-finite loss or parameters, or a mean loss past
+    the divergence bound ``DIVERGENCE_FACTOR (E Y^2 + 1)`` of this call's targets."""
+    first_bad, params_ok, mean_loss, m2 = (float(v) for v in jax.device_get(flags))  # one synchronisation
     if first_bad >= 0:
-        raise FloatingPointError(
-            f"training produced a non-finite loss at step {first_bad} of this chunk; lower alpha or check the data "
-            "for outliers"
+        raise Diverged(
+            f"training diverged: a non-finite loss at step {int(first_bad)} of this chunk; lower alpha or check "
+            "the data for outliers"
         )
     if not params_ok:
-        raise FloatingPointError("training produced non-finite parameters; lower alpha")
+        raise Diverged("training diverged: non-finite parameters; lower alpha")
+    limit = float(divergence_bound(m2))
+    if mean_loss > limit:
+        raise Diverged(
+            f"training diverged: mean loss {mean_loss:.3g} exceeds the divergence bound "
+            f"{DIVERGENCE_FACTOR:g} x (E Y^2 + 1) = {limit:.3g}; lower alpha"
+        )
 
 
 def train_online(
@@ -293,7 +333,7 @@ def train_online(
     act = get_activation(activation)
     beta = check_beta(beta)
     alpha = check_positive(alpha, "alpha")
-    xs, ys, lr_scale = _check_sequence(params, xs, ys, lr_scale)
+    xs, ys, lr_scale = _check_sequence(params, xs, ys, lr_scale, act)
     # three dispatches: a program that also formed theta_0 + delta measured ~10% slower at
     # N = 10^5, d = 8 (the same loop; XLA's handling of its buffers differs)
     state = _zero_state_jit(params, _tau(est))

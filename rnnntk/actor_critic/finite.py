@@ -47,8 +47,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._checks import ConfigError, check_beta, check_positive, check_positive_int, require
+from ..divergence import Diverged, check_values
 from ..network import Activation, get_activation
 from .mdp import MDP, SAMPLINGS, features
 from .nets import Net, init_net, scale
@@ -337,7 +339,29 @@ def train_seeds(
         keys, mdp._replace(**{k: v.astype(dtype) for k, v in mdp._asdict().items()}), h,
         width=width, every=every, n_save=n_save, act=act, sampling=sampling, s_w=float(s_w), c_dist=c_dist, dtype=dtype,
     )  # fmt: skip
-    if not bool(jnp.all(jnp.isfinite(Q)) & jnp.all(jnp.isfinite(f))):
-        raise FloatingPointError("actor-critic training produced non-finite outputs; lower alpha or zeta0")
     t = jnp.arange(n_save + 1, dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32) * every / width
+    _check_divergence(np.asarray(Q, np.float64), np.asarray(f, np.float64), np.asarray(t), mdp, width)
     return Trajectory(t, Q, f)
+
+
+def _check_divergence(Q: np.ndarray, f: np.ndarray, t: np.ndarray, mdp: MDP, width: int) -> None:
+    """Runaway training is an error (`rnnntk.divergence`), checked at every save point in order.
+
+    The critic estimates ``Q^pi``, bounded by ``V = max |r| / (1 - gamma)``: its mean square over the
+    pairs past ``DIVERGENCE_FACTOR (V^2 + 1)`` is divergence (the target's scale is ``V``). The actor's
+    logits have no such scale (a policy that becomes deterministic has unbounded logits), so only
+    their finiteness is checked."""
+    r = np.asarray(mdp.r, np.float64)
+    V = float(np.max(np.abs(r))) / (1.0 - float(mdp.gamma))
+    where = f"actor-critic, width N = {width}"
+    member = lambda idx: f"save point {idx[0]} (t = {float(t[idx[0]]):.3g}), seed {idx[1]}"  # noqa: E731
+    setting = "alpha (experiment.alpha) or zeta0 (experiment.actor_rate.zeta0)"
+    Qt = np.moveaxis(Q, -2, 0)  # [T, S, P]: the first bad member is the earliest save point
+    check_values(
+        Qt, V * V, what="critic outputs", where=where, setting=setting, square=True, member=member,
+        scale_name="(max |r| / (1 - gamma))^2",
+    )  # fmt: skip
+    bad = ~np.isfinite(np.moveaxis(f, -2, 0)).all(axis=-1)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise Diverged(f"training diverged: {where} ({member(idx)}): non-finite actor logits; lower {setting}")
