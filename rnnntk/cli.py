@@ -16,7 +16,7 @@ import shutil
 import sys
 from typing import Any
 
-from ._checks import ConfigError
+from ._checks import ConfigError, RunError
 
 #: top-level keys that ``experiment.scales.<scale>`` may set; its other keys go into ``experiment``
 ROOT_KEYS = ("data", "target", "model", "training", "limit", "sweep", "precision", "seed")
@@ -95,36 +95,154 @@ def _output_dir(cfg) -> str:
         return str(d)
 
 
+def _hydra_job() -> dict:
+    """``multirun``, ``sweep_dir`` and ``overrides`` (``key=value,...``) of the Hydra job running
+    now (all empty outside a Hydra app)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+    except Exception:  # not inside a Hydra app
+        return {"multirun": False, "sweep_dir": None, "overrides": ""}
+    multirun = hc.mode == RunMode.MULTIRUN
+    return {
+        "multirun": multirun,
+        "sweep_dir": str(hc.sweep.dir) if multirun else None,
+        "overrides": str(hc.job.override_dirname or ""),
+    }
+
+
+def _check_figure_possible(cfg, module, job: dict) -> None:
+    """A single run whose figure needs several widths fails here, before anything compiles; a job
+    of a multirun may hold a part of the widths (its sweep is joined by ``rnnntk-aggregate``)."""
+    from .config import as_list
+
+    need = int(getattr(module, "MIN_WIDTHS", 1))
+    widths = as_list(cfg.sweep.widths)
+    if len(widths) >= need:
+        return
+    name = cfg.experiment.name
+    if job["multirun"] and getattr(module, "report", None) is not None:
+        return
+    if getattr(module, "report", None) is not None:
+        how = (
+            f"to split the widths over jobs run a multirun, e.g. rnnntk -m experiment={name} "
+            f"'sweep.widths=[{widths[0] if widths else 8}],[...]', and join them with rnnntk-aggregate <sweep dir>"
+        )
+    else:
+        how = f"experiment={name} cannot be split over widths"
+    raise ConfigError(
+        f"sweep.widths = {list(widths)}: experiment={name} fits a slope over widths and needs at least {need}; {how}"
+    )
+
+
+def _prepare_dir(out_dir: str) -> None:
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        probe = os.path.join(out_dir, f".write-test-{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise RunError(
+            f"cannot write to the output directory {out_dir} ({e.strerror or e}); choose another one with "
+            "hydra.run.dir=... (hydra.sweep.dir=... for a multirun) or out_root=..."
+        ) from None
+
+
+def _settings_changed(out_dir: str, settings: dict, fp: str) -> None:
+    """Compare with the settings of the last run in ``out_dir`` (``fingerprint.json``): on a change,
+    say which fields differ and set the old metric lines aside; stages of other settings are then
+    recomputed (each stage carries its own fingerprint)."""
+    import json
+
+    from .provenance import differences
+    from .runctx import tmp_name, warn
+
+    p = os.path.join(out_dir, "fingerprint.json")
+    old = None
+    if os.path.exists(p):
+        try:
+            with open(p) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            warn(f"{p} is damaged; its run's stages are checked one by one")
+    if old and old.get("fingerprint") != fp:
+        diff = differences(old.get("settings", {}), settings)
+        shown = "; ".join(diff[:8]) + (f"; and {len(diff) - 8} more" if len(diff) > 8 else "")
+        warn(
+            f"{out_dir} holds a run with other settings ({shown or 'unknown fields'}); "
+            "stages that depend on them are recomputed (resume=false starts afresh)"
+        )
+        m = os.path.join(out_dir, "metrics.jsonl")
+        if os.path.exists(m):
+            os.replace(m, os.path.join(out_dir, f"metrics.{str(old.get('fingerprint'))[:12]}.jsonl"))
+    tmp = tmp_name(p)
+    with open(tmp, "w") as f:
+        json.dump({"fingerprint": fp, "settings": settings}, f, indent=1, sort_keys=True, default=str)
+    os.replace(tmp, p)
+
+
 def run(cfg) -> dict:
-    """Validate ``cfg``, run its experiment, save ``results.json``; returns the results."""
+    """Validate ``cfg``, run its experiment, save ``results.json``; returns the results.
+
+    ``results.json`` also holds ``summary`` (the run's headline numbers) and ``provenance``
+    (the fingerprint of the settings, package versions, git revision and devices)."""
     import logging
 
     from omegaconf import OmegaConf
 
+    from . import provenance
     from .config import experiment_module, validate
     from .loggers import make_loggers
-    from .runctx import RunContext
+    from .runctx import RunContext, tmp_name
 
     logging.getLogger("jax").setLevel(logging.WARNING)  # no backend-probing chatter in run logs
     if not (cfg.get("meta") and cfg.meta.get("finalized")):
         cfg = apply_scale(cfg)
     validate(cfg)  # every field, before anything is compiled
+    module = experiment_module(cfg)
+    job = _hydra_job()
+    _check_figure_possible(cfg, module, job)
     out_dir = _output_dir(cfg)
+    _prepare_dir(out_dir)
     _compile_cache(cfg)
+    settings = provenance.settings(cfg)
+    fp = provenance.fingerprint(settings)
     if not bool(cfg.get("resume", True)):
         for sub in ("stages", "checkpoints"):
             shutil.rmtree(os.path.join(out_dir, sub), ignore_errors=True)
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "config.resolved.yaml"), "w") as f:
+        for name in ("metrics.jsonl", "fingerprint.json"):
+            if os.path.exists(os.path.join(out_dir, name)):
+                os.remove(os.path.join(out_dir, name))
+    resuming = os.path.isdir(os.path.join(out_dir, "stages")) or os.path.isdir(os.path.join(out_dir, "checkpoints"))
+    _settings_changed(out_dir, settings, fp)
+    p = os.path.join(out_dir, "config.resolved.yaml")
+    tmp = tmp_name(p)
+    with open(tmp, "w") as f:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
-    module = experiment_module(cfg)
-    loggers = make_loggers(cfg, out_dir)
-    ctx = RunContext(out_dir, loggers=loggers, quiet=not bool(cfg.get("progress", True)))
+    os.replace(tmp, p)
+    prov = provenance.record(cfg)
+    info = {**job, "fingerprint": fp, "provenance": prov}
+    loggers = make_loggers(cfg, out_dir, info)
+    shared = os.path.join(job["sweep_dir"], ".limit_cache") if job["sweep_dir"] else None
+    quiet = not bool(cfg.get("progress", True))
+    ctx = RunContext(out_dir, loggers=loggers, quiet=quiet, fingerprint=fp, shared_dir=shared)
+    if resuming:
+        print(f"resuming the run in {out_dir} (resume=false starts afresh)", file=sys.stderr, flush=True)
     try:
-        results = module.run(cfg, ctx)
+        results = dict(module.run(cfg, ctx))
+        results["summary"] = ctx.summaries
+        results["provenance"] = prov
         path = ctx.save_results(results)
+        for lg in loggers:
+            if hasattr(lg, "log_artifact"):
+                lg.log_artifact([path, p])
     finally:
         ctx.finish()
+    if ctx.reused:
+        print(f"reused {len(ctx.reused)} stage(s) of the earlier run: {', '.join(ctx.reused)}", file=sys.stderr)
     _print_where(out_dir, path, loggers)
     return results
 
@@ -169,8 +287,18 @@ def main() -> None:
         except ConfigError as e:
             print(f"configuration error: {e}", file=sys.stderr)
             sys.exit(2)
+        except RunError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(1)
 
-    _app()
+    try:
+        _app()
+    except ConfigError as e:  # raised while Hydra composes or calls back (e.g. the aggregation)
+        print(f"configuration error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

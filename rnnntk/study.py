@@ -34,6 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -56,6 +57,8 @@ from .ensemble import (
 )
 from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
 from .network import get_activation, parse_grad
+from .provenance import fingerprint
+from .runctx import load_npz, save_npz, warn
 
 
 @dataclass
@@ -241,26 +244,62 @@ def _limit_bag(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
     return out
 
 
+#: StudySpec fields a limit kernel does not depend on
+_NOT_LIMIT = ("grads", "alphas", "betas", "widths", "seeds", "T", "chunks", "train_burn", "precision", "loss_bins")
+
+
+def stage_key(spec: StudySpec, kind: str, **extra) -> dict[str, Any]:
+    """The settings a stage of the study depends on (its fingerprint is stored with the stage).
+
+    ``kind="limit"``: the limit's law, data and quadrature (not widths, alphas, betas or training
+    time), so every job of a split sweep shares it. ``kind="width"``: everything but the other
+    widths (each width trains on a prefix of one path per seed, the same whatever the widths)."""
+    from .provenance import versions
+
+    d = {k: (repr(v) if k in ("source", "target") else v) for k, v in vars(spec).items()}
+    if kind == "limit":
+        d = {k: v for k, v in d.items() if k not in _NOT_LIMIT}
+    elif kind == "width":
+        d.pop("widths")
+        if not jax.config.jax_threefry_partitionable:  # then a path's prefix depends on its length
+            d["widths"] = spec.widths
+    d.update(kind=kind, versions=versions(), threefry_partitionable=bool(jax.config.jax_threefry_partitionable))
+    return d | extra
+
+
 def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tuple[dict[float, LimitOnEval], list]:
-    """The limit per alpha for one estimator, with its bag kernels cached in the run directory."""
+    """The limit per alpha for one estimator, with its bag kernels cached in the run directory (and
+    shared between the jobs of a sweep, keyed by the fingerprint of what they depend on)."""
     symmetric = parse_grad(grad).kind == "rtrl"
     g = grad.replace(":", "")
+
+    def key(part):
+        return stage_key(spec, "limit", grad=grad, part=part)
+
     if spec.bags == 1:
 
         def on_eval():
             K = limit_kernel(xe, **_kernel_kwargs(spec, grad))
             return {"K": np.asarray(K), "y": np.asarray(ye[spec.limit_burn :])}
 
-        bags = [ctx.cached(f"{tag}_limit_{g}", on_eval)]
+        bags = [ctx.cached(f"{tag}_limit_{g}", on_eval, key=key("eval"), share=True)]
         floor_bag = (
-            ctx.cached(f"{tag}_limit_{g}_floor", lambda: _limit_bag(spec, grad, keys["floor"], xe))
+            ctx.cached(
+                f"{tag}_limit_{g}_floor",
+                lambda: _limit_bag(spec, grad, keys["floor"], xe),
+                key=key("floor"),
+                share=True,
+            )
             if spec.floor
             else None
         )
     else:
         bags = [
             ctx.cached(
-                f"{tag}_limit_{g}_bag{m}", lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe)
+                f"{tag}_limit_{g}_bag{m}",
+                lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe),
+                key=key(f"bag{m}"),
+                share=True,
             )
             for m in ctx.progress(range(spec.bags), desc=f"limit {grad} ({spec.bags} bags)")
         ]
@@ -346,11 +385,13 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
         lims, bag_ys = build_limit(spec, ctx, grad, keys, xe, ye, tag)
         limit_loss_a = np.stack([lims[a].loss(limit_t, bag_ys) for a in spec.alphas])
         floor = np.stack([lims[a].floor(nominal) for a in spec.alphas])
-        for j, t in enumerate(nominal):
+        for j, t in enumerate(nominal):  # one history row per nominal time
             ctx.log(
                 {f"limit/{grad}/floor_alpha={a:g}": float(floor[i, j]) for i, a in enumerate(spec.alphas)}
-                | {"t": float(t)}
+                | {"t": float(t)},
+                step=step + j,
             )
+        step += spec.chunks + 1
 
         ts, Ds, losses = [], [], []
         for n in spec.widths:
@@ -377,7 +418,7 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
                     step,
                 )
 
-            w = ctx.cached(name, train)
+            w = ctx.cached(name, train, key=stage_key(spec, "width", grad=grad, width=n))
             ckpt = _checkpoint_path(ctx, tag, grad, n)
             if os.path.exists(ckpt):  # the width is finished: its results are in the stage
                 os.remove(ckpt)
@@ -414,14 +455,20 @@ def _train_width(
             raise FloatingPointError(f"width {n}, {grad}: non-finite network outputs; lower training.alpha")
         return y
 
-    if os.path.exists(ckpt):
-        with np.load(ckpt) as f:
-            saved = {k: f[k] for k in f.files}
-        ens = from_host(saved, mesh)
-        done = int(saved["chunks_done"])
-        D, ts = saved["D"], saved["t"]
-        loss_sum, loss_cnt, h0 = saved["loss_sum"], saved["loss_cnt"], saved["h0"]
-    else:
+    fp = fingerprint(stage_key(spec, "width", grad=grad, width=n))
+    saved = load_npz(ckpt, fp, what="checkpoint")  # None if absent, damaged or of other settings
+    if saved is not None:
+        try:
+            ens = from_host(saved, mesh)
+            done = int(saved["chunks_done"])
+            D, ts = saved["D"], saved["t"]
+            loss_sum, loss_cnt, h0 = saved["loss_sum"], saved["loss_cnt"], saved["h0"]
+        except (KeyError, ValueError) as e:
+            warn(f"checkpoint {ckpt} is damaged ({type(e).__name__}: {e}); width {n} starts afresh")
+            saved = None
+        else:
+            print(f"resuming {grad} N={n} after chunk {done + burn_chunks} of {C + burn_chunks}", file=sys.stderr)
+    if saved is None:
         ens = init_ensemble(ikeys, n, spec.dim, G, grad=grad, dtype=dtype, mesh=mesh, **spec.model_kw)
         done = -burn_chunks
         D = np.zeros((S_pad, G, C + 1))
@@ -462,9 +509,11 @@ def _train_width(
                 if valid.any():  # tiny runs can have chunks past the last step (K < chunks)
                     metrics[f"loss/{grad}/N={n}/{key}"] = float(loss[: spec.seeds, g][:, valid].mean())
             ctx.log(metrics, step=step0 + c + 1)
-        tmp = ckpt[:-4] + ".tmp.npz"
-        np.savez(tmp, **to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0)
-        os.replace(tmp, ckpt)  # atomic: an interruption loses at most the chunk in progress
+        save_npz(  # atomic: an interruption loses at most the chunk in progress
+            ckpt,
+            dict(**to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0),
+            fp,
+        )
     out = {"t": ts, "D": D, "loss": loss_sum / np.maximum(loss_cnt, 1)[None, None, :]}
     return out
 
