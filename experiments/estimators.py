@@ -13,6 +13,8 @@ import numpy as np
 
 from rnnntk.study import run_study, spec_from_config
 
+from ._common import headline
+
 
 def validate(cfg) -> None:
     from rnnntk._checks import require
@@ -27,7 +29,11 @@ def validate(cfg) -> None:
 
 
 def run(cfg, ctx) -> dict:
-    res = run_study(spec_from_config(cfg), ctx, tag="estimators")
+    return report(run_study(spec_from_config(cfg), ctx, tag="estimators"), ctx)
+
+
+def report(res, ctx) -> dict:
+    """Figure and numbers of a (possibly joined) study."""
     s = res.spec
     grads = list(res.per_grad)
     fig, axes = plt.subplots(1, len(grads) + 1, figsize=(4.2 * (len(grads) + 1), 4.2), sharey=True)
@@ -61,4 +67,6 @@ def run(cfg, ctx) -> dict:
     axes[-1].legend(fontsize=7)
     fig.suptitle(f"gradient estimators, beta={s.betas[0]:g}, alpha={s.alphas[0]:g}")
     ctx.figure(fig, "estimators")
+    headline(ctx, "limit_final_loss", {g: v["limit_final_loss"] for g, v in out.items()})
+    headline(ctx, "D_final", {g: v["D_final"][-1] for g, v in out.items()})
     return {"estimators": out, "study": res.to_json()}

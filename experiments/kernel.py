@@ -17,6 +17,11 @@ from rnnntk.config import as_list, build_data, model_kwargs
 from rnnntk.metrics import relative_frobenius
 from rnnntk.plots import convergence_plot, new_figure
 
+from ._common import headline
+
+#: the figure fits a slope over widths
+MIN_WIDTHS = 2
+
 
 def run(cfg, ctx) -> dict:
     jax.config.update("jax_enable_x64", True)
@@ -74,6 +79,7 @@ def run(cfg, ctx) -> dict:
             ctx.log({f"kernel_error/{grad}": float(err[:, j].mean()), "width": n})
         fit = convergence_plot(ax, widths, err, label=grad, reference=-0.5)
         fits[grad] = fit._asdict()
+        headline(ctx, "slope", {grad: fit.slope})
         results[grad] = {"widths": widths, "error": err.tolist()}
         print(f"{grad}: empirical NTK error {np.round(err.mean(0), 5).tolist()}; {fit.label()} (reference -0.5)")
     ax.set_ylabel(r"$\|K^N - K\|_F / \|K\|_F$ at initialisation")

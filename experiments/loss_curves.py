@@ -12,11 +12,16 @@ import numpy as np
 
 from rnnntk.study import run_study, spec_from_config
 
-from ._common import grid_label
+from ._common import grid_label, headline
 
 
 def run(cfg, ctx) -> dict:
-    res = run_study(spec_from_config(cfg), ctx, tag="loss_curves")
+    return report(run_study(spec_from_config(cfg), ctx, tag="loss_curves"), ctx)
+
+
+def report(res, ctx) -> dict:
+    """Figures, curves and the gap to the limit of a (possibly joined) study; the summary's
+    ``gap_to_limit`` is the largest width's mean |loss - L(t)|."""
     s = res.spec
     out = {}
     for grad, r in res.per_grad.items():
@@ -42,4 +47,5 @@ def run(cfg, ctx) -> dict:
             gap = [float(np.abs(c - np.interp(r.bin_t, r.limit_t, r.limit_loss[ai])).mean()) for c in curves.values()]
             out[f"{grad}/{grid_label(a, b, s.alphas)}"] = {"widths": s.widths, "mean_abs_gap_to_limit": gap}
             print(f"{grad} {grid_label(a, b, s.alphas)}: mean |loss - L(t)| per width {np.round(gap, 4).tolist()}")
+    headline(ctx, "gap_to_limit", {k: v["mean_abs_gap_to_limit"][-1] for k, v in out.items()})
     return {"gaps": out, "study": res.to_json()}

@@ -176,6 +176,73 @@ class StudyResult:
         }
 
 
+def grad_result_from_json(d: dict[str, Any]) -> GradResult:
+    """A `GradResult` from its ``to_json`` form (``"nan"`` strings back to NaN)."""
+    return GradResult(**{k: np.asarray(v, dtype=np.float64) for k, v in d.items()})
+
+
+def join_studies(spec: StudySpec, parts: list[dict[str, Any]], names: list[str] | None = None) -> StudyResult:
+    """One `StudyResult` over ``spec`` (all widths, grid points and estimators) from the
+    ``to_json`` forms of studies that each hold a part of them (the jobs of a split sweep).
+
+    Raises `RunError` naming a width, grid point or estimator that no part holds."""
+    from ._checks import RunError
+
+    names = names or [f"part {i}" for i in range(len(parts))]
+    parsed = [
+        {
+            "widths": [int(w) for w in p["widths"]],
+            "grid": [tuple(float(x) for x in g) for g in p["grid"]],
+            "alphas": list(dict.fromkeys(float(g[0]) for g in p["grid"])),  # the order of spec.alphas
+            "per_grad": {g: grad_result_from_json(r) for g, r in p["per_grad"].items()},
+        }
+        for p in parts
+    ]
+
+    def holder(grad, n=None, point=None, alpha=None):
+        for p in parsed:
+            if grad not in p["per_grad"] or (n is not None and n not in p["widths"]):
+                continue
+            if point is not None and point not in p["grid"]:
+                continue
+            if alpha is not None and alpha not in p["alphas"]:
+                continue
+            return p
+        what = f"estimator {grad}" + (f", width {n}" if n is not None else "") + (
+            f", alpha={point[0]:g}, beta={point[1]:g}" if point is not None else ""
+        )
+        raise RunError(f"no job holds {what}: the sweep is incomplete (jobs: {', '.join(names)})")
+
+    result = StudyResult(spec)
+    for grad in spec.grads:
+        first = holder(grad)["per_grad"][grad]
+        W, G, A = len(spec.widths), len(spec.grid), len(spec.alphas)
+        S, C1, B = first.D.shape[1], first.D.shape[-1], first.loss.shape[-1]
+        t, D, loss = np.zeros((W, C1)), np.zeros((W, S, G, C1)), np.zeros((W, S, G, B))
+        for i, n in enumerate(spec.widths):
+            for g, point in enumerate(spec.grid):
+                p = holder(grad, n, point)
+                r, ji, jg = p["per_grad"][grad], p["widths"].index(n), p["grid"].index(point)
+                t[i], D[i, :, g], loss[i, :, g] = r.t[ji], r.D[ji, :, jg], r.loss[ji, :, jg]
+        limit_loss = np.zeros((A, first.limit_loss.shape[-1]))
+        floor = np.zeros((A, first.floor.shape[-1]))
+        for ai, a in enumerate(spec.alphas):
+            p = holder(grad, alpha=a)
+            r, ja = p["per_grad"][grad], p["alphas"].index(a)
+            limit_loss[ai], floor[ai] = r.limit_loss[ja], r.floor[ja]
+        result.per_grad[grad] = GradResult(
+            t=t,
+            D=D,
+            loss=loss,
+            bin_t=first.bin_t,
+            limit_t=first.limit_t,
+            limit_loss=limit_loss,
+            floor=floor,
+            floor_t=first.floor_t,
+        )
+    return result
+
+
 # --------------------------------------------------------------------------- the limit side
 
 
