@@ -274,9 +274,39 @@ def _print_where(out_dir: str, results_path: str, loggers) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _writable_target(argv: list[str]) -> str | None:
+    """The first unwritable output location named on the command line (``hydra.run.dir``,
+    ``hydra.sweep.dir`` or ``out_root``, default ``outputs``), checked at its nearest existing
+    ancestor before Hydra creates the run directory; None when all are writable."""
+    vals = {}
+    for a in argv:
+        k, eq, v = a.partition("=")
+        if eq and k.lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir", "out_root"):
+            vals[k.lstrip("+~")] = v
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    want = [vals.get("hydra.sweep.dir" if multirun else "hydra.run.dir") or vals.get("out_root") or "outputs"]
+    for target in want:
+        path = os.path.abspath(target.split("${", 1)[0] or ".")
+        probe = path
+        while not os.path.exists(probe):
+            probe = os.path.dirname(probe)
+        if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
+            return path
+    return None
+
+
 def main() -> None:
     """Console entry point (``rnnntk``)."""
     import hydra
+
+    bad = _writable_target(sys.argv[1:])
+    if bad:
+        print(
+            f"error: cannot write to the output directory {bad}; choose another one with hydra.run.dir=... "
+            "(hydra.sweep.dir=... for a multirun) or out_root=...",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
     @hydra.main(config_path="pkg://rnnntk.configs", config_name="config", version_base="1.3")
     def _app(cfg) -> None:

@@ -63,8 +63,19 @@ def settings(cfg) -> dict[str, Any]:
     return d
 
 
+def _numbers_as_floats(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _numbers_as_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_numbers_as_floats(v) for v in obj]
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return float(obj)  # training.alpha=2 and 2.0 give the same numbers
+    return obj
+
+
 def canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    """Sorted keys, no whitespace, integers as floats."""
+    return json.dumps(_numbers_as_floats(obj), sort_keys=True, separators=(",", ":"), default=str)
 
 
 def fingerprint(obj: Any) -> str:
