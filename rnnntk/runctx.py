@@ -249,6 +249,7 @@ class RunContext:
             out = load_npz(shared, fp, what="shared stage")
             if out is not None:
                 save_npz(p, out, fp)
+                self.reused.append(f"{name} (from the sweep's cache)")
                 return out
         out = {k: np.asarray(v) for k, v in fn().items()}
         save_npz(p, out, fp)
