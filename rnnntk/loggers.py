@@ -22,6 +22,7 @@ import hashlib
 import os
 import socket
 import sys
+import threading
 from typing import Any
 from urllib.parse import urlparse
 
@@ -83,10 +84,21 @@ def online_problem(timeout: float = 3.0) -> str | None:
             auth = None
         if not auth:
             return "no W&B API key (set WANDB_API_KEY or run `wandb login`)"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError as e:
-        return f"cannot reach {host} ({e})"
+    result: dict[str, Any] = {}
+
+    def connect():  # in a thread: a name lookup can block longer than the socket timeout
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            result["ok"] = True
+        except OSError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=connect, daemon=True)
+    t.start()
+    t.join(timeout + 1.0)
+    if not result.get("ok"):
+        why = result.get("error") or f"no answer within {timeout:g} s"
+        return f"cannot reach {host} ({why})"
     return None
 
 
