@@ -209,7 +209,14 @@ def aggregate(sweep_dir: str, *, logger: str | None = None, mode: str = "offline
             for j in jobs
         ],
     }
-    info = {"sweep_dir": sweep_dir, "name": "aggregate", "fingerprint": prov["fingerprint"], "provenance": prov}
+    group = next((j["results"]["wandb"].get("group") for j in jobs if j["results"].get("wandb")), None)
+    info = {
+        "sweep_dir": sweep_dir,
+        "group": group,  # the jobs' W&B group, wherever this runs from
+        "name": "aggregate",
+        "fingerprint": prov["fingerprint"],
+        "provenance": prov,
+    }
     loggers = make_loggers(cfg, out_dir, info)
     ctx = RunContext(out_dir, loggers=loggers, quiet=quiet)
     if os.path.exists(os.path.join(out_dir, "metrics.jsonl")):
@@ -219,6 +226,9 @@ def aggregate(sweep_dir: str, *, logger: str | None = None, mode: str = "offline
         results = dict(report(res, ctx))
         results["summary"] = ctx.summaries
         results["provenance"] = prov
+        for lg in loggers:
+            if getattr(lg, "identity", None):
+                results["wandb"] = lg.identity | {"mode": lg.mode}
         path = ctx.save_results(results)
         for lg in loggers:
             if hasattr(lg, "log_artifact"):

@@ -235,6 +235,9 @@ def run(cfg) -> dict:
         results = dict(module.run(cfg, ctx))
         results["summary"] = ctx.summaries
         results["provenance"] = prov
+        for lg in loggers:
+            if getattr(lg, "identity", None):
+                results["wandb"] = lg.identity | {"mode": lg.mode}
         path = ctx.save_results(results)
         for lg in loggers:
             if hasattr(lg, "log_artifact"):

@@ -45,12 +45,12 @@ def identity(cfg, out_dir: str, info: dict | None = None) -> dict[str, Any]:
 
     ``info`` may hold ``sweep_dir`` (the multirun's directory: the group), ``overrides`` (the run's
     overrides as ``key=value,...``: the display name), ``fingerprint`` (of the settings: part of the
-    id) and ``name`` (an explicit display name). ``logger.group``, ``logger.run_name`` and
-    ``logger.run_id`` win when set."""
+    id), ``name`` (an explicit display name) and ``group`` (an explicit group). ``logger.group``,
+    ``logger.run_name`` and ``logger.run_id`` win when set."""
     info = info or {}
     lg = cfg.logger
     exp = str(cfg.experiment.name)
-    group = lg.get("group")
+    group = lg.get("group") or info.get("group")
     if not group and info.get("sweep_dir"):
         sweep = os.path.abspath(str(info["sweep_dir"]))
         root = os.path.abspath(str(cfg.get("out_root") or "."))
@@ -141,7 +141,7 @@ class WandbLogger:
         import wandb
 
         self._wandb = wandb
-        ident = identity(cfg, out_dir, info)
+        ident = self.identity = identity(cfg, out_dir, info)
         config = OmegaConf.to_container(cfg, resolve=True)
         if info and info.get("provenance"):
             config["provenance"] = info["provenance"]

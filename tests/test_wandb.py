@@ -97,6 +97,7 @@ def test_sweep_runs_share_a_group_and_are_named_by_their_overrides(tmp_path):
         assert summary["floor"] == pytest.approx(local["slopes"][0]["floor"], abs=0)
         assert summary[f"slope/rtrl/beta={float(job.split('=')[1]):g}"] == summary["slope"]
         assert local["summary"]["slope"] == summary["slope"]
+        assert local["wandb"]["group"] == "sweep" and local["wandb"]["id"] == run_rec.run_id
         # every floor value has a row of its own (a step each)
         floors = [r for r in rows if "limit/rtrl/floor_alpha=5" in r]
         assert len(floors) == 3 and len({r["_step"] for r in floors}) == 3
