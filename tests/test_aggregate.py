@@ -172,3 +172,23 @@ def test_join_studies_places_every_width_and_grid_point(tmp_path):
     np.testing.assert_array_equal(r.limit_loss, [[2, 3], [5, 6]])
     with pytest.raises(RunError, match="no job holds estimator rtrl, width 16, alpha=2, beta=0.6"):
         join_studies(spec, parts[:2])
+
+
+@pytest.mark.parametrize("name", ["beta_phase", "loss_curves", "estimators"])
+def test_every_study_experiment_reports_a_joined_study(split_sweep, tmp_path, name):
+    """The other experiments built on the study join the same parts (their figures need no
+    training: the jobs' parts are relabelled as that experiment's)."""
+    sweep, _ = split_sweep
+    other = tmp_path / "sweep"
+    shutil.copytree(sweep, other, ignore=shutil.ignore_patterns("aggregate"))
+    for p in other.glob("*/config.resolved.yaml"):
+        cfg = OmegaConf.load(p)
+        cfg.experiment.name = name
+        OmegaConf.save(cfg, p)
+    res = aggregate(str(other), logger="none", quiet=True)
+    assert res["study"]["widths"] == [8, 16]
+    assert list((other / "aggregate" / "figures").glob("*.png"))
+    if name == "beta_phase":
+        assert [r["beta"] for r in res["slopes"]] == [0.6, 0.75] and all("slope" in r for r in res["slopes"])
+    if name == "loss_curves":
+        assert all(len(v["mean_abs_gap_to_limit"]) == 2 for v in res["gaps"].values())
