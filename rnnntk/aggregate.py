@@ -259,7 +259,8 @@ class AggregateCallback(Callback):
                 return
             sweep_dir = str(config.hydra.sweep.dir)
             logger = str(config.logger.name) if config.get("logger") else None
-            aggregate(sweep_dir, logger=logger, quiet=not bool(config.get("progress", True)))
+            mode = str(config.logger.get("mode", "offline")) if logger == "wandb" else "offline"
+            aggregate(sweep_dir, logger=logger, mode=mode, quiet=not bool(config.get("progress", True)))
         except (RunError, ConfigError) as e:
             print(f"rnnntk-aggregate: not aggregated ({e})", file=sys.stderr, flush=True)
             return

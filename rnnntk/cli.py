@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from typing import Any
 
 from ._checks import ConfigError, RunError
@@ -189,6 +190,7 @@ def run(cfg) -> dict:
 
     ``results.json`` also holds ``summary`` (the run's headline numbers) and ``provenance``
     (the fingerprint of the settings, package versions, git revision and devices)."""
+    import json
     import logging
 
     from omegaconf import OmegaConf
@@ -225,7 +227,24 @@ def run(cfg) -> dict:
     os.replace(tmp, p)
     prov = provenance.record(cfg)
     info = {**job, "fingerprint": fp, "provenance": prov}
+    # the W&B run of this directory and settings; a fresh start (resume=false) is a new W&B run
+    id_file = os.path.join(out_dir, "wandb_run.json")
+    if not bool(cfg.get("resume", True)):
+        info["fingerprint"] = f"{fp}|fresh {os.getpid()} {time.time()}"
+    elif os.path.exists(id_file):
+        try:
+            with open(id_file) as f:
+                stored = json.load(f)
+            if stored.get("fingerprint") == fp:
+                info["run_id"] = stored["id"]
+        except (OSError, ValueError, KeyError):
+            pass
     loggers = make_loggers(cfg, out_dir, info)
+    for lg in loggers:
+        if getattr(lg, "identity", None):
+            with open(tmp := tmp_name(id_file), "w") as f:
+                json.dump({"fingerprint": fp, "id": lg.identity["id"]}, f)
+            os.replace(tmp, id_file)
     shared = os.path.join(job["sweep_dir"], ".limit_cache") if job["sweep_dir"] else None
     quiet = not bool(cfg.get("progress", True))
     ctx = RunContext(out_dir, loggers=loggers, quiet=quiet, fingerprint=fp, shared_dir=shared)

@@ -45,7 +45,7 @@ def identity(cfg, out_dir: str, info: dict | None = None) -> dict[str, Any]:
 
     ``info`` may hold ``sweep_dir`` (the multirun's directory: the group), ``overrides`` (the run's
     overrides as ``key=value,...``: the display name), ``fingerprint`` (of the settings: part of the
-    id), ``name`` (an explicit display name) and ``group`` (an explicit group). ``logger.group``,
+    id), ``run_id``, ``name`` and ``group`` (explicit values). ``logger.group``,
     ``logger.run_name`` and ``logger.run_id`` win when set."""
     info = info or {}
     lg = cfg.logger
@@ -58,7 +58,7 @@ def identity(cfg, out_dir: str, info: dict | None = None) -> dict[str, Any]:
     tags = [str(cfg.get("scale", "")), exp, *[str(t) for t in (lg.get("tags") or [])]]
     name = lg.get("run_name") or info.get("name") or info.get("overrides") or exp
     seed = os.path.abspath(out_dir) + "|" + str(info.get("fingerprint", ""))
-    run_id = lg.get("run_id") or hashlib.sha256(seed.encode()).hexdigest()[:20]
+    run_id = lg.get("run_id") or info.get("run_id") or hashlib.sha256(seed.encode()).hexdigest()[:20]
     return {
         "group": str(group) if group else None,
         "job_type": exp,

@@ -125,6 +125,10 @@ def test_a_resumed_run_continues_its_wandb_run(tmp_path):
     assert len(ids()) == 2 and len(set(ids())) == 1
     run(compose([*args, "model.b0=0.3"], out_dir=d))  # other settings: another W&B run
     assert len(set(ids())) == 2
+    run(compose([*args, "model.b0=0.3", "resume=false"], out_dir=d))  # a fresh start: another one
+    assert len(set(ids())) == 3
+    run(compose([*args, "model.b0=0.3"], out_dir=d))  # resuming the fresh start continues it
+    assert len(set(ids())) == 3 and ids()[-1] == ids()[-2]
 
 
 def test_online_without_key_or_network_falls_back_to_offline_quickly(tmp_path, monkeypatch, capsys):
