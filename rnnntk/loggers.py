@@ -58,7 +58,13 @@ def identity(cfg, out_dir: str, info: dict | None = None) -> dict[str, Any]:
     tags = [str(cfg.get("scale", "")), exp, *[str(t) for t in (lg.get("tags") or [])]]
     name = lg.get("run_name") or info.get("name") or info.get("overrides") or exp
     seed = os.path.abspath(out_dir) + "|" + str(info.get("fingerprint", ""))
-    run_id = lg.get("run_id") or info.get("run_id") or hashlib.sha256(seed.encode()).hexdigest()[:20]
+    # under `wandb agent` the agent's run id (WANDB_RUN_ID) ties the run to its sweep
+    run_id = (
+        lg.get("run_id")
+        or os.environ.get("WANDB_RUN_ID")
+        or info.get("run_id")
+        or hashlib.sha256(seed.encode()).hexdigest()[:20]
+    )
     return {
         "group": str(group) if group else None,
         "job_type": exp,
