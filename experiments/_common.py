@@ -25,7 +25,12 @@ def convergence_rows(res) -> tuple[list[str], list[list]]:
 
 
 def final_slopes(res, ctx=None) -> list[dict]:
-    """Fitted log-log slopes of D_N(T) per (estimator, grid point), with 95% intervals."""
+    """Fitted log-log slopes of D_N(T) per (estimator, grid point), with 95% intervals.
+
+    With ``ctx``: each slope is logged, and the run's summary gets ``slope/<grad>/<point>``,
+    ``slope_lo/...``, ``slope_hi/...`` and ``floor/...``; a run with one estimator and one grid point
+    also gets the common keys ``slope``, ``slope_lo``, ``slope_hi`` and ``floor`` (a dashboard
+    compares the runs of a sweep on them). Infinite interval ends (two widths) are left out."""
     s = res.spec
     out = []
     for grad, r in res.per_grad.items():
@@ -45,7 +50,30 @@ def final_slopes(res, ctx=None) -> list[dict]:
             out.append(row)
             if ctx is not None and fit is not None:
                 ctx.log({f"slope/{grad}/{grid_label(a, b, s.alphas)}": fit.slope})
+    if ctx is not None:
+        summary = {}
+        for row in out:
+            label = f"{row['grad']}/{grid_label(row['alpha'], row['beta'], s.alphas)}"
+            summary.update(_finite({f"{k}/{label}": row.get(v) for k, v in _SUMMARY_KEYS.items()}))
+        if len(out) == 1:
+            summary.update(_finite({k: out[0].get(v) for k, v in _SUMMARY_KEYS.items()}))
+        ctx.summary(summary)
     return out
+
+
+_SUMMARY_KEYS = {"slope": "slope", "slope_lo": "lo", "slope_hi": "hi", "floor": "floor"}
+
+
+def _finite(d: dict) -> dict:
+    return {k: float(v) for k, v in d.items() if v is not None and np.isfinite(v)}
+
+
+def headline(ctx, name: str, values: dict[str, float]) -> None:
+    """Summary keys ``<name>/<point>`` and, when there is one point, the common key ``<name>``."""
+    summary = _finite({f"{name}/{k}": v for k, v in values.items()})
+    if len(values) == 1:
+        summary.update(_finite({name: next(iter(values.values()))}))
+    ctx.summary(summary)
 
 
 def mean_over_seeds(x: np.ndarray) -> np.ndarray:

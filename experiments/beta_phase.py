@@ -13,9 +13,21 @@ from rnnntk.study import run_study, spec_from_config
 
 from ._common import convergence_rows, final_slopes
 
+#: the figure fits a slope over widths per beta
+MIN_WIDTHS = 2
+
 
 def run(cfg, ctx) -> dict:
-    res = run_study(spec_from_config(cfg), ctx, tag="beta_phase")
+    return report(run_study(spec_from_config(cfg), ctx, tag="beta_phase"), ctx)
+
+
+def report(res, ctx) -> dict:
+    """Figure, table, slopes and summary of a (possibly joined) study."""
+    cols, rows = convergence_rows(res)
+    ctx.table("beta_phase", cols, rows)
+    if len(res.spec.widths) < MIN_WIDTHS:
+        print(f"one part of a split study (widths {res.spec.widths}): join the sweep with rnnntk-aggregate <sweep dir>")
+        return {"slopes": final_slopes(res), "study": res.to_json(), "partial": True}
     slopes = final_slopes(res, ctx)
     fig, ax = plt.subplots(figsize=(7.0, 4.6))
     for grad in res.per_grad:
@@ -32,8 +44,6 @@ def run(cfg, ctx) -> dict:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ctx.figure(fig, "beta_phase")
-    cols, rows = convergence_rows(res)
-    ctx.table("beta_phase", cols, rows)
     for r in slopes:
         if "slope" in r:
             print(

@@ -5,6 +5,9 @@ with the limit h_T on the P evaluation histories. The figure shows D_N(T) agains
 axes (mean and min-max band over seeds), the fitted slope with its 95% interval, the heuristic
 rate N^{-min(beta - 1/2, 1 - beta)} as a dashed reference, and the limit's own discretisation
 floor (dotted), below which no width can go.
+
+The widths can be split over the jobs of a multirun (``'sweep.widths=[100],[400],...'``); each job
+then writes its part of the study and ``rnnntk-aggregate`` joins them (`report` on the whole).
 """
 
 from __future__ import annotations
@@ -17,10 +20,22 @@ from rnnntk.study import run_study, spec_from_config
 
 from ._common import convergence_rows, final_slopes, grid_label
 
+#: the figure fits a slope over widths
+MIN_WIDTHS = 2
+
 
 def run(cfg, ctx) -> dict:
-    res = run_study(spec_from_config(cfg), ctx, tag="convergence")
+    return report(run_study(spec_from_config(cfg), ctx, tag="convergence"), ctx)
+
+
+def report(res, ctx) -> dict:
+    """Figures, table, slopes and summary of a (possibly joined) study."""
     s = res.spec
+    cols, rows = convergence_rows(res)
+    ctx.table("convergence", cols, rows)
+    if len(s.widths) < MIN_WIDTHS:
+        print(f"one part of a split study (widths {s.widths}): join the sweep with rnnntk-aggregate <sweep dir>")
+        return {"slopes": final_slopes(res), "study": res.to_json(), "partial": True}
     for grad, r in res.per_grad.items():
         fig, ax = new_figure(7.2, 5.0)
         for g, (a, b) in enumerate(s.grid):
@@ -37,8 +52,6 @@ def run(cfg, ctx) -> dict:
         ax.set_title(f"finite RNN vs kernel limit at T={s.T:g} ({grad}, P={s.P}, {s.seeds} seeds)")
         ax.legend(fontsize=7)
         ctx.figure(fig, f"convergence_{grad.replace(':', '')}")
-    cols, rows = convergence_rows(res)
-    ctx.table("convergence", cols, rows)
     slopes = final_slopes(res, ctx)
     for row in slopes:
         if "slope" in row:

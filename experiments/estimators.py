@@ -13,6 +13,8 @@ import numpy as np
 
 from rnnntk.study import last_loss, run_study, spec_from_config
 
+from ._common import headline
+
 
 def validate(cfg) -> None:
     from rnnntk._checks import require
@@ -27,7 +29,11 @@ def validate(cfg) -> None:
 
 
 def run(cfg, ctx) -> dict:
-    res = run_study(spec_from_config(cfg), ctx, tag="estimators")
+    return report(run_study(spec_from_config(cfg), ctx, tag="estimators"), ctx)
+
+
+def report(res, ctx) -> dict:
+    """Figure and numbers of a (possibly joined) study."""
     s = res.spec
     grads = list(res.per_grad)
     fig, axes = plt.subplots(1, len(grads) + 1, figsize=(4.2 * (len(grads) + 1), 4.2), sharey=True)
@@ -37,7 +43,7 @@ def run(cfg, ctx) -> dict:
         r = res.per_grad[grad]
         ax = axes[j]
         for i, n in enumerate(s.widths):
-            ax.plot(r.bin_t, r.loss[i, :, 0].mean(axis=0), "o-", ms=2, lw=0.8, color=colors[i], label=f"N={n}")
+            ax.plot(r.bin_t[i], r.loss[i, :, 0].mean(axis=0), "o-", ms=2, lw=0.8, color=colors[i], label=f"N={n}")
         ax.plot(r.limit_t, r.limit_loss[0], "k-", lw=2, label="limit L(t)")
         ax.set_title(grad)
         ax.set_xlabel("t = k / N")
@@ -61,4 +67,6 @@ def run(cfg, ctx) -> dict:
     axes[-1].legend(fontsize=7)
     fig.suptitle(f"gradient estimators, beta={s.betas[0]:g}, alpha={s.alphas[0]:g}")
     ctx.figure(fig, "estimators")
+    headline(ctx, "limit_final_loss", {g: v["limit_final_loss"] for g, v in out.items()})
+    headline(ctx, "D_final", {g: v["D_final"][-1] for g, v in out.items()})
     return {"estimators": out, "study": res.to_json()}

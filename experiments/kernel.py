@@ -13,9 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnnntk
+from rnnntk import provenance
 from rnnntk.config import as_list, build_data, model_kwargs
 from rnnntk.metrics import relative_frobenius
 from rnnntk.plots import convergence_plot, new_figure
+
+from ._common import headline
+
+#: the figure fits a slope over widths
+MIN_WIDTHS = 2
 
 
 def run(cfg, ctx) -> dict:
@@ -31,6 +37,10 @@ def run(cfg, ctx) -> dict:
         jax.random.fold_in(base, 0), P + burn, dim=dim, source=source, target=target, dtype=jnp.float64
     )
     lim_kw = {k: cfg.limit[k] for k in ("method", "tol", "samples") if cfg.limit.get(k) is not None}
+    # what each stage depends on: the limit not on the widths or the training, a width not on the others
+    settings = provenance.settings(cfg)
+    limit_key = provenance.without(settings, "sweep", "training")
+    width_key = provenance.without(settings, "sweep.widths")
     results, fits = {}, {}
     fig, ax = new_figure()
     for grad in [str(g) for g in as_list(cfg.training.grad)]:
@@ -50,6 +60,7 @@ def run(cfg, ctx) -> dict:
                     )
                 )
             },
+            key=limit_key | {"grad": grad},
         )["K"]
         K = jnp.asarray(K)
         err = np.zeros((seeds, len(widths)))
@@ -70,10 +81,11 @@ def run(cfg, ctx) -> dict:
                     )
                 return {"err": np.array(e)}
 
-            err[:, j] = ctx.cached(f"kernel_{grad.replace(':', '')}_N{n}", one)["err"]
+            err[:, j] = ctx.cached(f"kernel_{grad.replace(':', '')}_N{n}", one, key=width_key | {"width": n})["err"]
             ctx.log({f"kernel_error/{grad}": float(err[:, j].mean()), "width": n})
         fit = convergence_plot(ax, widths, err, label=grad, reference=-0.5)
         fits[grad] = fit._asdict()
+        headline(ctx, "slope", {grad: fit.slope})
         results[grad] = {"widths": widths, "error": err.tolist()}
         print(f"{grad}: empirical NTK error {np.round(err.mean(0), 5).tolist()}; {fit.label()} (reference -0.5)")
     ax.set_ylabel(r"$\|K^N - K\|_F / \|K\|_F$ at initialisation")

@@ -2,7 +2,7 @@
 limit's training loss L(t) = E_pi (y - h_t)^2 / 2.
 
 The finite curves are the online losses (Y_k - yhat_k)^2 / 2 averaged over bins of t = k / N and
-over seeds (no more bins than the narrowest width has steps; a bin without a step is a gap); they
+over seeds (per width, no more bins than the width has steps, so that no bin is empty); they
 approach L(t) as N grows (up to the limit's discretisation of pi by P histories).
 """
 
@@ -13,17 +13,23 @@ import numpy as np
 
 from rnnntk.study import run_study, spec_from_config
 
-from ._common import grid_label
+from ._common import grid_label, headline
 
 
 def mean_abs_gap(curve, bin_t, limit_t, limit_loss) -> float:
     """``mean |loss - L(t)|`` over the bins that hold steps (NaN bins are missing, not zero)."""
-    d = np.abs(np.asarray(curve, np.float64) - np.interp(bin_t, limit_t, limit_loss))
+    ok = np.isfinite(bin_t)
+    d = np.abs(np.asarray(curve, np.float64)[ok] - np.interp(np.asarray(bin_t)[ok], limit_t, limit_loss))
     return float(np.mean(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
 
 
 def run(cfg, ctx) -> dict:
-    res = run_study(spec_from_config(cfg), ctx, tag="loss_curves")
+    return report(run_study(spec_from_config(cfg), ctx, tag="loss_curves"), ctx)
+
+
+def report(res, ctx) -> dict:
+    """Figures, curves and the gap to the limit of a (possibly joined) study; the summary's
+    ``gap_to_limit`` is the largest width's mean |loss - L(t)|."""
     s = res.spec
     out = {}
     for grad, r in res.per_grad.items():
@@ -34,8 +40,8 @@ def run(cfg, ctx) -> dict:
             curves = {}
             for i, n in enumerate(s.widths):
                 m = r.loss[i, :, g].mean(axis=0)
-                ax.plot(r.bin_t, m, "o-", ms=2.5, lw=1, color=colors[i], label=f"N={n} (online loss, {s.seeds} seeds)")
-                curves[f"N={n}"] = m
+                ax.plot(r.bin_t[i], m, "o-", ms=2.5, lw=1, color=colors[i], label=f"N={n} (online loss, {s.seeds} seeds)")
+                curves[f"N={n}"] = (r.bin_t[i], m)
             ax.plot(r.limit_t, r.limit_loss[ai], "k-", lw=2, label="limit L(t)")
             ax.set_xlabel("training time t = k / N")
             ax.set_ylabel("training loss")
@@ -44,11 +50,14 @@ def run(cfg, ctx) -> dict:
             ax.legend(fontsize=7)
             name = f"loss_curves_{grad.replace(':', '')}_{g}"
             ctx.figure(fig, name)
-            # bins without a step are NaN (gaps in the figure); the logged lines and the gap skip them
-            full = np.all([np.isfinite(c) for c in curves.values()], axis=0)
-            ctx.line(name, r.bin_t[full], {k: c[full] for k, c in curves.items()}, xname="t")
+            # each width has its own bins (NaN past its bin count): one logged line per width; the gap
+            # skips bins without steps
+            for k, (bt, c) in curves.items():
+                ok = np.isfinite(bt) & np.isfinite(c)
+                ctx.line(f"{name}_{k.replace('=', '')}", bt[ok], {k: c[ok]}, xname="t")
             ctx.line(f"{name}_limit", r.limit_t, {"limit": r.limit_loss[ai]}, xname="t")
-            gap = [mean_abs_gap(c, r.bin_t, r.limit_t, r.limit_loss[ai]) for c in curves.values()]
+            gap = [mean_abs_gap(c, bt, r.limit_t, r.limit_loss[ai]) for bt, c in curves.values()]
             out[f"{grad}/{grid_label(a, b, s.alphas)}"] = {"widths": s.widths, "mean_abs_gap_to_limit": gap}
             print(f"{grad} {grid_label(a, b, s.alphas)}: mean |loss - L(t)| per width {np.round(gap, 4).tolist()}")
+    headline(ctx, "gap_to_limit", {k: v["mean_abs_gap_to_limit"][-1] for k, v in out.items()})
     return {"gaps": out, "study": res.to_json()}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -57,6 +58,8 @@ from .ensemble import (
 )
 from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
 from .network import get_activation, parse_grad
+from .provenance import fingerprint
+from .runctx import load_npz, save_npz, warn
 
 
 @dataclass
@@ -180,8 +183,8 @@ class GradResult:
 
     t: np.ndarray  # [W, C + 1] evaluation times (t = 0 and chunk ends)
     D: np.ndarray  # [W, S, G, C + 1] distance to the limit
-    loss: np.ndarray  # [W, S, G, B] online training loss, mean per bin of training time (NaN: no step)
-    bin_t: np.ndarray  # [B] bin centres
+    loss: np.ndarray  # [W, S, G, B] online training loss, mean per bin of training time (NaN: no bin) (NaN: no step)
+    bin_t: np.ndarray  # [W, B] bin centres per width (NaN past the width's bin count)
     limit_t: np.ndarray  # [Tl] times of the limit loss curve
     limit_loss: np.ndarray  # [A, Tl] L(t) per alpha (mean over bags)
     floor: np.ndarray  # [A, C + 1] estimated discretisation floor at the nominal times (nan if off)
@@ -206,6 +209,75 @@ class StudyResult:
             "Q": s.n_eval,
             "per_grad": {g: {k: np.asarray(v).tolist() for k, v in vars(r).items()} for g, r in self.per_grad.items()},
         }
+
+
+def grad_result_from_json(d: dict[str, Any]) -> GradResult:
+    """A `GradResult` from its ``to_json`` form (``"nan"`` strings back to NaN)."""
+    return GradResult(**{k: np.asarray(v, dtype=np.float64) for k, v in d.items()})
+
+
+def join_studies(spec: StudySpec, parts: list[dict[str, Any]], names: list[str] | None = None) -> StudyResult:
+    """One `StudyResult` over ``spec`` (all widths, grid points and estimators) from the
+    ``to_json`` forms of studies that each hold a part of them (the jobs of a split sweep).
+
+    Raises `RunError` naming a width, grid point or estimator that no part holds."""
+    from ._checks import RunError
+
+    names = names or [f"part {i}" for i in range(len(parts))]
+    parsed = [
+        {
+            "widths": [int(w) for w in p["widths"]],
+            "grid": [tuple(float(x) for x in g) for g in p["grid"]],
+            "alphas": list(dict.fromkeys(float(g[0]) for g in p["grid"])),  # the order of spec.alphas
+            "per_grad": {g: grad_result_from_json(r) for g, r in p["per_grad"].items()},
+        }
+        for p in parts
+    ]
+
+    def holder(grad, n=None, point=None, alpha=None):
+        for p in parsed:
+            if grad not in p["per_grad"] or (n is not None and n not in p["widths"]):
+                continue
+            if point is not None and point not in p["grid"]:
+                continue
+            if alpha is not None and alpha not in p["alphas"]:
+                continue
+            return p
+        what = f"estimator {grad}" + (f", width {n}" if n is not None else "") + (
+            f", alpha={point[0]:g}, beta={point[1]:g}" if point is not None else ""
+        )
+        raise RunError(f"no job holds {what}: the sweep is incomplete (jobs: {', '.join(names)})")
+
+    result = StudyResult(spec)
+    for grad in spec.grads:
+        first = holder(grad)["per_grad"][grad]
+        W, G, A = len(spec.widths), len(spec.grid), len(spec.alphas)
+        S, C1, B = first.D.shape[1], first.D.shape[-1], first.loss.shape[-1]
+        t, D, loss = np.zeros((W, C1)), np.zeros((W, S, G, C1)), np.zeros((W, S, G, B))
+        bin_t = np.zeros((W, B))
+        for i, n in enumerate(spec.widths):
+            for g, point in enumerate(spec.grid):
+                p = holder(grad, n, point)
+                r, ji, jg = p["per_grad"][grad], p["widths"].index(n), p["grid"].index(point)
+                t[i], D[i, :, g], loss[i, :, g] = r.t[ji], r.D[ji, :, jg], r.loss[ji, :, jg]
+                bin_t[i] = r.bin_t[ji]
+        limit_loss = np.zeros((A, first.limit_loss.shape[-1]))
+        floor = np.zeros((A, first.floor.shape[-1]))
+        for ai, a in enumerate(spec.alphas):
+            p = holder(grad, alpha=a)
+            r, ja = p["per_grad"][grad], p["alphas"].index(a)
+            limit_loss[ai], floor[ai] = r.limit_loss[ja], r.floor[ja]
+        result.per_grad[grad] = GradResult(
+            t=t,
+            D=D,
+            loss=loss,
+            bin_t=bin_t,
+            limit_t=first.limit_t,
+            limit_loss=limit_loss,
+            floor=floor,
+            floor_t=first.floor_t,
+        )
+    return result
 
 
 # --------------------------------------------------------------------------- the limit side
@@ -280,19 +352,52 @@ def _limit_bag(spec: StudySpec, grad: str, key, xe, segment: int = 0) -> dict[st
     return out
 
 
+#: StudySpec fields a limit kernel does not depend on
+_NOT_LIMIT = ("grads", "alphas", "betas", "widths", "seeds", "T", "chunks", "train_burn", "precision", "loss_bins")
+
+
+def stage_key(spec: StudySpec, kind: str, **extra) -> dict[str, Any]:
+    """The settings a stage of the study depends on (its fingerprint is stored with the stage).
+
+    ``kind="limit"``: the limit's law, data and quadrature (not widths, alphas, betas or training
+    time), so every job of a split sweep shares it. ``kind="width"``: everything but the other
+    widths (each width trains on a prefix of one path per seed, the same whatever the widths)."""
+    from .provenance import versions
+
+    d = {k: (repr(v) if k in ("source", "target") else v) for k, v in vars(spec).items()}
+    if kind == "limit":
+        d = {k: v for k, v in d.items() if k not in _NOT_LIMIT}
+    elif kind == "width":
+        d.pop("widths")
+        if not jax.config.jax_threefry_partitionable:  # then a path's prefix depends on its length
+            d["widths"] = spec.widths
+    d.update(kind=kind, versions=versions(), threefry_partitionable=bool(jax.config.jax_threefry_partitionable))
+    return d | extra
+
+
 def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tuple[dict[float, LimitOnEval], list]:
-    """The limit per alpha for one estimator, with its bag kernels cached in the run directory."""
+    """The limit per alpha for one estimator, with its bag kernels cached in the run directory (and
+    shared between the jobs of a sweep, keyed by the fingerprint of what they depend on)."""
     symmetric = parse_grad(grad).kind == "rtrl"
     g = grad.replace(":", "")
+
+    def key(part):
+        return stage_key(spec, "limit", grad=grad, part=part)
+
     if spec.bags == 1:
 
         def on_eval():
             K = limit_kernel(xe, **_kernel_kwargs(spec, grad))
             return {"K": np.asarray(K), "y": np.asarray(ye[spec.limit_burn :])}
 
-        bags = [ctx.cached(f"{tag}_limit_{g}", on_eval)]
+        bags = [ctx.cached(f"{tag}_limit_{g}", on_eval, key=key("eval"), share=True)]
         floor_bag = (
-            ctx.cached(f"{tag}_limit_{g}_floor", lambda: _limit_bag(spec, grad, keys["floor"], xe))
+            ctx.cached(
+                f"{tag}_limit_{g}_floor",
+                lambda: _limit_bag(spec, grad, keys["floor"], xe),
+                key=key("floor"),
+                share=True,
+            )
             if spec.floor
             else None
         )
@@ -301,6 +406,8 @@ def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tupl
             ctx.cached(
                 f"{tag}_limit_{g}_bag{m}",
                 lambda m=m: _limit_bag(spec, grad, jax.random.fold_in(keys["bags"], m), xe, segment=m),
+                key=key(f"bag{m}"),
+                share=True,
             )
             for m in ctx.progress(range(spec.bags), desc=f"limit {grad} ({spec.bags} bags)")
         ]
@@ -351,20 +458,25 @@ def last_loss(loss: np.ndarray) -> np.ndarray:
     return np.where(ok.any(axis=-1), out, np.nan)
 
 
-def loss_bin_count(spec: StudySpec) -> int:
-    """Bins of training time for the online loss: the largest count up to ``loss_bins`` for which
-    every bin holds a training step of every width (at most ``K`` bins for ``K`` steps, and the
-    last step reaches the last bin), so that no bin is empty by construction."""
+def loss_bin_count(spec: StudySpec, n: int) -> int:
+    """Bins of training time for the online loss of width ``n``: the largest count up to
+    ``loss_bins`` for which every bin holds a training step (at most ``K`` bins for ``K`` steps, and
+    the last step reaches the last bin), so that no bin is empty by construction. It depends on the
+    width alone, so a width's results are the same whichever other widths share its run (a split
+    sweep joins to the run over all widths)."""
+    K = _steps(spec, n)[0]
     for bins in range(max(1, int(spec.loss_bins)), 1, -1):
-        ok = True
-        for n in spec.widths:
-            K = _steps(spec, n)[0]
-            if bins > K or _loss_bin(K - 1, n, spec.T, bins) != bins - 1:
-                ok = False
-                break
-        if ok:
+        if bins <= K and _loss_bin(K - 1, n, spec.T, bins) == bins - 1:
             return bins
     return 1
+
+
+def bin_centres(spec: StudySpec, n: int) -> np.ndarray:
+    """``[loss_bins]`` centres of the loss bins of width ``n``, NaN past its `loss_bin_count`."""
+    bins = loss_bin_count(spec, n)
+    out = np.full(int(spec.loss_bins), np.nan)
+    out[:bins] = (np.arange(bins) + 0.5) * spec.T / bins
+    return out
 
 
 def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:
@@ -419,11 +531,13 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
         lims, bag_ys = build_limit(spec, ctx, grad, keys, xe, ye, tag)
         limit_loss_a = np.stack([lims[a].loss(limit_t, bag_ys) for a in spec.alphas])
         floor = np.stack([lims[a].floor(nominal) for a in spec.alphas])
-        for j, t in enumerate(nominal):
+        for j, t in enumerate(nominal):  # one history row per nominal time
             ctx.log(
                 {f"limit/{grad}/floor_alpha={a:g}": float(floor[i, j]) for i, a in enumerate(spec.alphas)}
-                | {"t": float(t)}
+                | {"t": float(t)},
+                step=step + j,
             )
+        step += spec.chunks + 1
 
         ts, Ds, losses = [], [], []
         for n in spec.widths:
@@ -451,7 +565,7 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
                     step,
                 )
 
-            w = ctx.cached(name, train)
+            w = ctx.cached(name, train, key=stage_key(spec, "width", grad=grad, width=n))
             ckpt = _checkpoint_path(ctx, tag, grad, n)
             if os.path.exists(ckpt):  # the width is finished: its results are in the stage
                 os.remove(ckpt)
@@ -459,12 +573,11 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
             ts.append(w["t"])
             Ds.append(w["D"][: spec.seeds])
             losses.append(w["loss"][: spec.seeds])
-        bins = loss_bin_count(spec)
         result.per_grad[grad] = GradResult(
             t=np.stack(ts),
             D=np.stack(Ds),
             loss=np.stack(losses),
-            bin_t=(np.arange(bins) + 0.5) * spec.T / bins,
+            bin_t=np.stack([bin_centres(spec, n) for n in spec.widths]),
             limit_t=limit_t,
             limit_loss=limit_loss_a,
             floor=floor,
@@ -477,7 +590,7 @@ def _train_width(
     spec, ctx, grad, est, act, n, xs_all, ys_all, ikeys, mesh, dtype, xe, ye, lims, alphas_g, betas_g, tag, step0
 ) -> dict[str, np.ndarray]:
     K, L, burn_chunks = _steps(spec, n)
-    C, G, B = spec.chunks, len(alphas_g), loss_bin_count(spec)
+    C, G, B = spec.chunks, len(alphas_g), loss_bin_count(spec, n)
     S_pad = xs_all.shape[0]
     ckpt = _checkpoint_path(ctx, tag, grad, n)
     np_dtype = np.dtype(jnp.dtype(dtype).name)
@@ -501,14 +614,20 @@ def _train_width(
         )
         return y
 
-    if os.path.exists(ckpt):
-        with np.load(ckpt) as f:
-            saved = {k: f[k] for k in f.files}
-        ens = from_host(saved, mesh)
-        done = int(saved["chunks_done"])
-        D, ts = saved["D"], saved["t"]
-        loss_sum, loss_cnt, h0 = saved["loss_sum"], saved["loss_cnt"], saved["h0"]
-    else:
+    fp = fingerprint(stage_key(spec, "width", grad=grad, width=n))
+    saved = load_npz(ckpt, fp, what="checkpoint")  # None if absent, damaged or of other settings
+    if saved is not None:
+        try:
+            ens = from_host(saved, mesh)
+            done = int(saved["chunks_done"])
+            D, ts = saved["D"], saved["t"]
+            loss_sum, loss_cnt, h0 = saved["loss_sum"], saved["loss_cnt"], saved["h0"]
+        except (KeyError, ValueError) as e:
+            warn(f"checkpoint {ckpt} is damaged ({type(e).__name__}: {e}); width {n} starts afresh")
+            saved = None
+        else:
+            print(f"resuming {grad} N={n} after chunk {done + burn_chunks} of {C + burn_chunks}", file=sys.stderr)
+    if saved is None:
         ens = init_ensemble(ikeys, n, spec.dim, G, grad=grad, dtype=dtype, mesh=mesh, **spec.model_kw)
         done = -burn_chunks
         D = np.zeros((S_pad, G, C + 1))
@@ -554,12 +673,15 @@ def _train_width(
                 if valid.any():  # tiny runs can have chunks past the last step (K < chunks)
                     metrics[f"loss/{grad}/N={n}/{key}"] = float(loss[: spec.seeds, g][:, valid].mean())
             ctx.log(metrics, step=step0 + c + 1)
-        tmp = ckpt[:-4] + ".tmp.npz"
-        np.savez(tmp, **to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0)
-        os.replace(tmp, ckpt)  # atomic: an interruption loses at most the chunk in progress
+        save_npz(  # atomic: an interruption loses at most the chunk in progress
+            ckpt,
+            dict(**to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0),
+            fp,
+        )
     with np.errstate(invalid="ignore", divide="ignore"):  # a bin without steps is missing: NaN
         loss = np.where(loss_cnt > 0, loss_sum / loss_cnt, np.nan)
-    return {"t": ts, "D": D, "loss": loss}
+    pad = np.full(loss.shape[:-1] + (int(spec.loss_bins) - B,), np.nan)  # a common bin axis for all widths
+    return {"t": ts, "D": D, "loss": np.concatenate([loss, pad], axis=-1)}
 
 
 def _distances(yhat, lims, alphas_g, betas_g, t, h0) -> np.ndarray:

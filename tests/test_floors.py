@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.loss_curves import mean_abs_gap
+from rnnntk.experiments.loss_curves import mean_abs_gap
 from rnnntk import ConfigError, make_dataset
 from rnnntk.cli import compose, run
 from rnnntk.study import _loss_bin, last_loss, loss_bin_count, spec_from_config
@@ -49,35 +49,36 @@ def _spec(widths, T, bins=40):
     return spec_from_config(cfg, widths=widths, T=T, loss_bins=bins)
 
 
-def test_loss_bins_adapt_to_the_narrowest_width():
+def test_loss_bins_adapt_to_each_width():
     """`experiment=loss_curves scale=quick training.T=0.2` left 20 of 40 bins of N = 100 empty."""
-    assert loss_bin_count(_spec([100, 400, 1600, 6400], 0.2)) == 20
-    # every bin holds a step of every width, checked by counting (a naive loop)
+    spec = _spec([100, 400, 1600, 6400], 0.2)
+    assert [loss_bin_count(spec, n) for n in spec.widths] == [20, 40, 40, 40]
+    # every bin holds a step, checked by counting (a naive loop), and one more bin would leave one empty
     for widths, T, bins in itertools.product([[8, 16], [100, 400], [7, 30, 101], [3]], [0.2, 0.5, 1.3, 4.0], [5, 40]):
         spec = _spec(widths, T, bins)
-        B = loss_bin_count(spec)
-        assert 1 <= B <= bins
         for n in widths:
+            B = loss_bin_count(spec, n)
+            assert 1 <= B <= bins
+            assert loss_bin_count(_spec([n], T, bins), n) == B  # the other widths do not matter
             K = max(1, int(np.floor(T * n)))
             counts = np.zeros(B, int)
             for k in range(K):
                 counts[_loss_bin(k, n, T, B)] += 1
             assert counts.min() >= 1, (widths, T, bins, n, counts)
-        # and B is the largest such count: one more bin would leave a bin of some width empty
-        if B < bins:
-            holes = []
-            for n in widths:
-                K = max(1, int(np.floor(T * n)))
+            if B < bins:
                 seen = {int(_loss_bin(k, n, T, B + 1)) for k in range(K)}
-                holes.append(len(seen) < B + 1)
-            assert any(holes)
+                assert len(seen) < B + 1, (n, T, bins, B)
 
 
 def test_loss_curves_run_has_no_zero_bins(tmp_path):
     res = run(compose(["experiment=loss_curves", *QUIET, "training.T=2.0"], out_dir=str(tmp_path)))
-    loss = np.asarray(res["study"]["per_grad"]["rtrl"]["loss"], np.float64)  # [W, S, G, B]
-    assert loss.shape[-1] == min(40, 16)  # N = 8, T = 2: 16 steps
-    assert np.all(np.isfinite(loss)) and np.all(loss > 0)
+    r = res["study"]["per_grad"]["rtrl"]
+    loss = np.asarray(r["loss"], np.float64)  # [W, S, G, 40]: each width's bins, then NaN
+    bin_t = np.asarray(r["bin_t"], np.float64)  # [W, 40]
+    for i, bins in enumerate([16, 32]):  # N = 8, 16 at T = 2: 16 and 32 steps, one bin per step
+        assert np.all(np.isfinite(loss[i, ..., :bins])) and np.all(loss[i, ..., :bins] > 0)
+        assert np.all(np.isnan(loss[i, ..., bins:])) and np.all(np.isnan(bin_t[i, bins:]))
+        np.testing.assert_allclose(bin_t[i, :bins], (np.arange(bins) + 0.5) * 2.0 / bins, rtol=1e-12)
 
 
 def test_missing_bins_are_skipped_not_zero():
