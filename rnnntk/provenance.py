@@ -59,8 +59,20 @@ def settings(cfg) -> dict[str, Any]:
     d = {k: v for k, v in d.items() if k not in EXCLUDED}
     if isinstance(d.get("experiment"), dict):
         d["experiment"] = {k: v for k, v in d["experiment"].items() if k not in EXCLUDED_EXPERIMENT}
+    path = (d.get("data") or {}).get("path") if isinstance(d.get("data"), dict) else None
+    if path and os.path.isfile(str(path)):  # a user's file: its content, not its name, gives the numbers
+        d["data_sha256"] = file_digest(str(path))
     d["versions"] = versions()
     return d
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a file's bytes (a user's data file can change under the same name)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _numbers_as_floats(obj: Any) -> Any:

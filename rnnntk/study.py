@@ -362,9 +362,11 @@ def stage_key(spec: StudySpec, kind: str, **extra) -> dict[str, Any]:
     ``kind="limit"``: the limit's law, data and quadrature (not widths, alphas, betas or training
     time), so every job of a split sweep shares it. ``kind="width"``: everything but the other
     widths (each width trains on a prefix of one path per seed, the same whatever the widths)."""
-    from .provenance import versions
+    from .provenance import file_digest, versions
 
     d = {k: (repr(v) if k in ("source", "target") else v) for k, v in vars(spec).items()}
+    if isinstance(spec.source, Npz) and os.path.isfile(spec.source.path):
+        d["data_sha256"] = file_digest(spec.source.path)  # the file's content, not only its name
     if kind == "limit":
         d = {k: v for k, v in d.items() if k not in _NOT_LIMIT}
     elif kind == "width":
