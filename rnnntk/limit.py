@@ -472,8 +472,19 @@ def limit_predict(
         from .limit_path import limit_predict_path
 
         return limit_predict_path(
-            xs, ys, eval_xs, t=t, alpha=alpha, b0=b0, s_w=s_w, burn=burn, grad=grad,
-            burn_eval=burn_eval, h0=h0, h0_eval=h0_eval, **kernel_kw,
+            xs,
+            ys,
+            eval_xs,
+            t=t,
+            alpha=alpha,
+            b0=b0,
+            s_w=s_w,
+            burn=burn,
+            grad=grad,
+            burn_eval=burn_eval,
+            h0=h0,
+            h0_eval=h0_eval,
+            **kernel_kw,
         )
     xs_chk = check_path(xs)
     ys = jnp.asarray(ys)

@@ -122,9 +122,7 @@ def path_nodes(
     if method == "quadrature":
         require(dim <= 2, "dim", dim, 'd <= 2 for method="quadrature" (use method="monte_carlo")')
         dn_w, dn_b = DEFAULT_NODES[dim]
-        return quadrature_nodes(
-            dim, b0=b0, s_w=s_w, n_w=n_w or dn_w, n_b=n_b or dn_b, w_rule=w_rule, tol=tol
-        )
+        return quadrature_nodes(dim, b0=b0, s_w=s_w, n_w=n_w or dn_w, n_b=n_b or dn_b, w_rule=w_rule, tol=tol)
     key = jax.random.key(0) if key is None else key
     return monte_carlo_nodes(key, dim, b0=b0, s_w=s_w, samples=samples or DEFAULT_PATH_SAMPLES)
 
@@ -235,7 +233,9 @@ def path_moments(
         rc[:, : hi - lo] = ys[None, lo:hi] - h0[:, lo:hi]
         k = np.arange(lo, lo + n)
         mask = ((k >= burn) & (k < K)).astype(np.float64)  # padding steps come last: harmless
-        state, sums = _chunk(state, sums, w, b, sq, sqc, jnp.asarray(xc), jnp.asarray(rc), jnp.asarray(mask), est=est, act=act)
+        state, sums = _chunk(
+            state, sums, w, b, sq, sqc, jnp.asarray(xc), jnp.asarray(rc), jnp.asarray(mask), est=est, act=act
+        )
     L = K - burn
     G, H, b_psi, b_phi, r2 = (np.asarray(s) / L for s in sums)
     return PathMoments(G, H, b_psi, b_phi, r2, L)
@@ -258,7 +258,9 @@ def prepare_path_flow(mom: PathMoments, *, alpha: float, symmetric: bool) -> Ker
     cond = np.linalg.cond(V)
     if not np.isfinite(cond) or cond > EIG_COND_MAX:
         return KernelODE(V, V, lam, y, float(alpha), jnp.asarray(G), True)
-    return KernelODE(jnp.asarray(V), jnp.asarray(np.linalg.inv(V)), jnp.asarray(lam), y, float(alpha), jnp.asarray(G), False)
+    return KernelODE(
+        jnp.asarray(V), jnp.asarray(np.linalg.inv(V)), jnp.asarray(lam), y, float(alpha), jnp.asarray(G), False
+    )
 
 
 def coefficients(ode: KernelODE, b_psi: np.ndarray, t) -> np.ndarray:
