@@ -67,7 +67,7 @@ Array = jax.Array
 
 #: default node rule per input dimension: (n_w, n_b) for quadrature, Legendre in Phi(w / s_w)
 #: times Legendre in b. Chosen by refinement (tests/test_limit_path.py measures it).
-DEFAULT_NODES = {1: (48, 8), 2: (16, 6)}
+DEFAULT_NODES = {1: (32, 6), 2: (12, 5)}
 #: default Monte Carlo sample size for d > 2 (F = (2 + d) M features)
 DEFAULT_PATH_SAMPLES = 256
 #: default time steps per streamed chunk (fewer when the chunk's features exceed MEMORY_BUDGET)
