@@ -20,6 +20,18 @@ others is reported), and the peak memory above the process's memory before the f
   ``tol = 1e-8`` as ``configs/limit/quadrature.yaml``): ``K [P, P]``, ``Kx [Q, P]``, the flow and
   ``off_sample``. The quick figures average 8 bags: their floor is the one-bag floor over
   ``sqrt 8`` at 8 times the time.
+
+Measured on the project's 2-core machine while shared (load average 5 to 9, so times are
+pessimistic; ``paths`` in brackets; the floor from few paths scatters by a factor 2 or more):
+
+    limit               floor      s per limit   peak MiB (above base)
+    P-history P=1000    2.7e-2 [2]    13.4         547 (275)   8 bags: floor ~1e-2, ~107 s
+    path L=2e4          6.9e-3 [5]     5.6         441 (164)
+    path L=1e5          3.2e-3 [5]    12.8         469 (193)
+    path L=1e6          8.8e-4 [3]    62.5         512 (237)   ([2]: 4.5e-4, 60.5 s)
+
+The floor falls like ``L^{-1/2}`` (``3.2e-3 / sqrt 10 = 1.0e-3`` at ``L = 10^6``); peak memory
+grows by the ``O(L)`` input arrays only (the path and targets, host and device copies).
 """
 
 from __future__ import annotations
