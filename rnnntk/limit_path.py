@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import ConfigError, check_positive_int, require
+from ._checks import ConfigError, check_positive, check_positive_int, require
 from .limit import EIG_COND_MAX, KernelODE, Nodes, _check_limit_args, flow_at, monte_carlo_nodes, quadrature_nodes
 from .network import (
     C_SECOND_MOMENT,
@@ -340,6 +340,10 @@ def path_limit(
     if ev.shape[1] != xs.shape[1]:
         raise ConfigError(f"eval_xs has d = {ev.shape[1]} but xs has d = {xs.shape[1]}")
     est = parse_grad(grad, allow_bptt=False)
+    alpha = check_positive(alpha, "alpha")
+    ts = np.atleast_1d(np.asarray(t, np.float64))
+    if ts.ndim != 1 or not np.all(ts >= 0):
+        raise ConfigError(f"t = {t!r} is not allowed: expected times >= 0")
     require(c_dist in C_SECOND_MOMENT, "c_dist", c_dist, f"one of {sorted(C_SECOND_MOMENT)}")
     K, Q = xs.shape[0], ev.shape[0] - be
     ys = np.asarray(ys, np.float64)

@@ -127,5 +127,9 @@ def test_inputs_are_checked():
         rnnntk.limit_predict(xs, ys, xs_eval=xs, eval_xs=xs, **kw)
     with pytest.raises(rnnntk.ConfigError, match="ys"):
         path_limit(xs, ys[:-1], xs, **kw)
+    with pytest.raises(rnnntk.ConfigError, match="alpha"):
+        path_limit(xs, ys, xs, **{**kw, "alpha": 0.0})
+    with pytest.raises(rnnntk.ConfigError, match="times >= 0"):
+        path_limit(xs, ys, xs, **{**kw, "t": -1.0})
     with pytest.raises(rnnntk.ConfigError, match="b0"):
         path_limit(xs, ys, xs, **{**kw, "b0": 1.5})
