@@ -34,7 +34,8 @@ e^{-alpha t K / P}`` on the sample); only the sample that ``pi`` is built from c
 Node rule (the default): Gauss-Legendre in ``u = Phi(w / s_w)`` per coordinate of ``w``
 (``n_w``) times Gauss-Legendre in ``b`` (``n_b``), i.e. `rnnntk.limit.quadrature_nodes` with
 ``w_rule="legendre_cdf"``; ``d > 2``: Monte Carlo (``samples``). See `DEFAULT_NODES` for the
-measured accuracy.
+measured accuracy. For an odd activation the nodes ``w`` and ``-w`` add the same kernel term and
+are merged (`fold_nodes`): half the features, a quarter of the streaming work.
 
 ``beta = 1/2``: each member starts from its own random field ``h_0`` (as in `rnnntk.limit`);
 give its values along the path (``h0 [K]``, or ``[M, K]`` for ``M`` members sharing one
@@ -67,9 +68,10 @@ Array = jax.Array
 
 #: default node rule per input dimension: (n_w, n_b) for quadrature, Legendre in Phi(w / s_w)
 #: times Legendre in b. Chosen by refinement (AR(1) paths, sin_lag, b0 = 0.5, s_w = 1, alpha 5,
-#: T 1; rms change of h_T over evaluation histories): d = 1, 32 x 6 (F = 576) against 128 x 12:
+#: T 1; rms change of h_T over evaluation histories): d = 1, 32 x 6 (F = 576, 288 after `fold_nodes`) against 128 x 12:
 #: 2.1e-5 (16: 1.9e-4, 24: 4.3e-5, 48: 7.9e-6; n_b = 6, 8, 10 agree to 1e-9); the equal-step
-#: trapezoid rule needs far more nodes here (rms 3e-3 at 32). d = 2, 12 x 5 (F = 2880) against
+#: trapezoid rule needs far more nodes here (rms 3e-3 at 32). d = 2, 12 x 5 (F = 2880, 1440
+#: folded) against
 #: 16 x 5: 1.9e-4 (8 x 5: 1.3e-3). Both well below the 1e-3 path-average floor aimed at.
 DEFAULT_NODES = {1: (32, 6), 2: (12, 5)}
 #: default Monte Carlo sample size for d > 2 (F = (2 + d) M features)
@@ -114,11 +116,13 @@ def path_nodes(
     tol: float = 1e-10,
     samples: int | None = None,
     key: Array | None = None,
+    fold: bool = False,
 ) -> Nodes:
     """Nodes ``theta_m`` with weights ``q_m`` for the feature-space limit (no pass over the path).
 
     ``method="auto"``: quadrature (`DEFAULT_NODES` unless ``n_w``, ``n_b`` given) for ``d <= 2``,
     else Monte Carlo with ``samples`` (default `DEFAULT_PATH_SAMPLES`) draws from ``key``.
+    ``fold``: halve a quadrature rule by `fold_nodes` (only for an odd activation).
     """
     require(method in ("auto", "quadrature", "monte_carlo"), "method", method, '"auto", "quadrature" or "monte_carlo"')
     if method == "auto":
@@ -126,9 +130,33 @@ def path_nodes(
     if method == "quadrature":
         require(dim <= 2, "dim", dim, 'd <= 2 for method="quadrature" (use method="monte_carlo")')
         dn_w, dn_b = DEFAULT_NODES[dim]
-        return quadrature_nodes(dim, b0=b0, s_w=s_w, n_w=n_w or dn_w, n_b=n_b or dn_b, w_rule=w_rule, tol=tol)
+        nodes = quadrature_nodes(dim, b0=b0, s_w=s_w, n_w=n_w or dn_w, n_b=n_b or dn_b, w_rule=w_rule, tol=tol)
+        return fold_nodes(nodes) if fold else nodes
     key = jax.random.key(0) if key is None else key
     return monte_carlo_nodes(key, dim, b0=b0, s_w=s_w, samples=samples or DEFAULT_PATH_SAMPLES)
+
+
+#: activations with sigma(-z) = -sigma(z): the node -w gives -S, J^w, -J^b, the same kernel term
+ODD_ACTIVATIONS = ("tanh", "erf")
+
+
+def fold_nodes(nodes: Nodes) -> Nodes:
+    """Fold a rule symmetric under ``w -> -w`` onto half of it (odd ``sigma``, zero initial memory).
+
+    For an odd activation ``S(-w, b; xi) = -S(w, b; xi)``, ``J^w(-w, b; xi) = J^w(w, b; xi)`` and
+    ``J^b(-w, b; xi) = -J^b(w, b; xi)`` (the truncated ones likewise), so the nodes ``w`` and
+    ``-w`` add the same term ``phi . psi`` to the kernel. Keeping the node whose first non-zero
+    coordinate of ``w`` is positive with twice its weight (``w = 0`` once) gives the same kernel
+    with half the features, a quarter of the moment work. The rule must be symmetric (the
+    tensor quadrature rules are); a Monte Carlo sample is not and is left alone by the caller.
+    """
+    w = np.asarray(nodes.w, np.float64)
+    scale = np.max(np.abs(w)) if w.size else 1.0
+    nz = np.abs(w) > 1e-12 * scale
+    first = np.where(nz.any(axis=1), w[np.arange(len(w)), np.argmax(nz, axis=1)], 0.0)
+    keep = first >= 0.0
+    weight = np.where(first > 0.0, 2.0, 1.0) * nodes.weight
+    return Nodes(nodes.w[keep], nodes.b[keep], weight[keep])
 
 
 def scaled_features(S, Jw, Jb, sq: Array, sqc: Array) -> Array:
@@ -313,6 +341,7 @@ def path_limit(
     c_dist: str = "rademacher",
     activation: str = "tanh",
     chunk: int | None = None,
+    fold: bool = True,
 ) -> PathLimit:
     """The limit ``h_t`` trained on the stationary law ``pi`` of the long path ``xs``.
 
@@ -331,6 +360,8 @@ def path_limit(
         method, n_w, n_b, w_rule, samples, key: nodes (`path_nodes`).
         chunk: time steps streamed at once (memory ``O(chunk F)``; the result does not depend
             on it beyond roundoff).
+        fold: for an odd activation (tanh, erf) and quadrature nodes, merge the nodes ``w`` and
+            ``-w`` (`fold_nodes`): the same kernel with half the features.
 
     Returns:
         `PathLimit` (``h [M, T, Q]``, ``loss [M, T]``; ``M = 1`` without ``h0``).
@@ -363,7 +394,16 @@ def path_limit(
     jax.config.update("jax_enable_x64", True)  # the moments and the solve are float64
     try:
         nodes = path_nodes(
-            xs.shape[1], b0=b0, s_w=s_w, method=method, n_w=n_w, n_b=n_b, w_rule=w_rule, samples=samples, key=key
+            xs.shape[1],
+            b0=b0,
+            s_w=s_w,
+            method=method,
+            n_w=n_w,
+            n_b=n_b,
+            w_rule=w_rule,
+            samples=samples,
+            key=key,
+            fold=fold and act.name in ODD_ACTIVATIONS,
         )
         c2 = C_SECOND_MOMENT[c_dist]
         mom = path_moments(nodes, np.asarray(xs), ys, burn=burn, est=est, act=act, c2=c2, h0=h0, chunk=chunk)
@@ -392,6 +432,7 @@ __all__ = [
     "PathLimit",
     "PathMoments",
     "coefficients",
+    "fold_nodes",
     "eval_features",
     "limit_predict_path",
     "path_limit",

@@ -66,10 +66,26 @@ def test_identity_with_the_p_history_solver(dim, grad):
     assert np.ptp(off[1] - off[2]) > 0.05  # the members' initial fields matter
     if dim == 1 and grad == "rtrl":  # the public entry: limit_predict(eval_xs=...) and path_limit
         h = rnnntk.limit_predict(xs, ys, t=t, alpha=ALPHA, eval_xs=xe, burn_eval=burn_e, **kw)
-        np.testing.assert_allclose(h, off[0], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(h, off[0], rtol=0, atol=1e-10)  # folded nodes (w, -w merged)
         r = path_limit(xs, ys, xe, t=1.0, alpha=ALPHA, burn_eval=burn_e, h0=h0[0], h0_eval=h0e[0], **kw)
-        np.testing.assert_allclose(r.h[0, 0], off[1, 1] + h0e[0], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(r.loss[0], loss[1, 1:], rtol=1e-12)
+        np.testing.assert_allclose(r.h[0, 0], off[1, 1] + h0e[0], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(r.loss[0], loss[1, 1:], rtol=1e-10)
+        assert r.features == 3 * nw * nb // 2
+
+
+@pytest.mark.parametrize("dim,grad,rule,nw", [(1, "rtrl", "trapezoid", 11), (2, "tbptt:2", "legendre_cdf", 6)])
+def test_folded_nodes_give_the_same_limit(dim, grad, rule, nw):
+    """Merging the nodes w and -w (odd tanh) halves the features and keeps h_t and L(t) to 1e-10;
+    an odd trapezoid rule keeps its w = 0 nodes once."""
+    xs, ys = rnnntk.make_dataset(jax.random.key(8), 150, dim=dim)
+    xe, _ = rnnntk.make_dataset(jax.random.key(9), 60, dim=dim)
+    kw = dict(t=[0.5, 1.0], alpha=ALPHA, b0=B0, s_w=SW, burn=30, grad=grad, w_rule=rule, n_w=nw, n_b=4)
+    full = path_limit(xs, ys, xe, fold=False, **kw)
+    half = path_limit(xs, ys, xe, **kw)
+    F = (2 + dim) * nw**dim * 4
+    assert full.features == F and half.features == (F + (2 + dim) * 4 * (nw % 2)) // 2
+    np.testing.assert_allclose(half.h, full.h, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(half.loss, full.loss, rtol=1e-10)
 
 
 def test_monte_carlo_nodes_any_dimension():
