@@ -14,21 +14,22 @@ histories: the floor estimate ``(mean_q var_paths h_T(xi_q))^{1/2}`` (for two pa
 distance over ``sqrt 2``), the time per limit (the first includes compiling; the mean of the
 others is reported), and the peak memory above the process's memory before the first limit.
 
-- ``path L``: `rnnntk.limit_path.path_limit` with its default nodes (32 x 6, ``F = 576``) on a
+- ``path L``: `rnnntk.limit_path.path_limit` with its default nodes (32 x 6 folded, ``F = 288``) on a
   path of ``L`` histories; memory ``O(F^2 + chunk F)`` whatever ``L``.
 - ``P-history``: today's solver, one bag of ``P = 1000`` histories (default quadrature,
   ``tol = 1e-8`` as ``configs/limit/quadrature.yaml``): ``K [P, P]``, ``Kx [Q, P]``, the flow and
   ``off_sample``. The quick figures average 8 bags: their floor is the one-bag floor over
   ``sqrt 8`` at 8 times the time.
 
-Measured on the project's 2-core machine while shared (load average 5 to 9, so times are
-pessimistic; ``paths`` in brackets; the floor from few paths scatters by a factor 2 or more):
+Measured on the project's 2-core machine while shared (load average 4 to 5; ``paths`` in
+brackets; the floor from few paths scatters by a factor 2 or more; nodes folded, ``F = 288``):
 
     limit               floor      s per limit   peak MiB (above base)
-    P-history P=1000    2.7e-2 [2]    13.4         547 (275)   8 bags: floor ~1e-2, ~107 s
-    path L=2e4          6.9e-3 [5]     5.6         441 (164)
-    path L=1e5          3.2e-3 [5]    12.8         469 (193)
-    path L=1e6          8.8e-4 [3]    62.5         512 (237)   ([2]: 4.5e-4, 60.5 s)
+    P-history P=1000    2.0e-2 [3]     6.5         569 (285)   8 bags: floor ~7e-3, ~52 s
+    path L=2e4          6.9e-3 [5]     0.8         440 (165)
+    path L=1e5          3.2e-3 [5]     2.5         440 (166)
+    path L=1e6          8.8e-4 [3]    12.7         455 (181)
+    path L=2e6          5.0e-4 [3]    25.5         513 (232)
 
 The floor falls like ``L^{-1/2}`` (``3.2e-3 / sqrt 10 = 1.0e-3`` at ``L = 10^6``); peak memory
 grows by the ``O(L)`` input arrays only (the path and targets, host and device copies).
