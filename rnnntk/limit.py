@@ -489,6 +489,7 @@ def limit_predict(
     burn_eval: int | None = None,
     h0=None,
     h0_eval=None,
+    eval_xs=None,
     **kernel_kw,
 ) -> Array:
     """The limit network ``h_t`` trained on the ``P = K - burn`` histories of the path ``xs``.
@@ -503,9 +504,35 @@ def limit_predict(
         t: a time ``>= 0`` or an array of times.
         alpha: learning rate; b0, s_w, burn, grad, and `limit_kernel` options in ``kernel_kw``.
 
+    With ``eval_xs`` the limit is trained on the stationary law of the whole (long) path
+    ``xs`` in feature space (`rnnntk.limit_path.path_limit`; memory independent of the path
+    length): ``h_t`` on the histories ending at ``eval_xs[burn_eval:]`` (default ``burn``),
+    ``h0``/``h0_eval`` then ``[K]``/``[Q]`` along ``xs``/on ``eval_xs``; its node options
+    (``method``, ``n_w``, ``n_b``, ``w_rule``, ``samples``, ``key``, ``chunk``) in ``kernel_kw``.
+
     Returns:
         ``h_t`` ``[P]`` (``[Q]`` off the sample), or ``[T, P]`` when ``t`` is an array.
     """
+    if eval_xs is not None:
+        if xs_eval is not None:
+            raise ConfigError("give xs_eval (P-history limit) or eval_xs (long-path limit), not both")
+        from .limit_path import limit_predict_path
+
+        return limit_predict_path(
+            xs,
+            ys,
+            eval_xs,
+            t=t,
+            alpha=alpha,
+            b0=b0,
+            s_w=s_w,
+            burn=burn,
+            grad=grad,
+            burn_eval=burn_eval,
+            h0=h0,
+            h0_eval=h0_eval,
+            **kernel_kw,
+        )
     xs_chk = check_path(xs)
     ys = jnp.asarray(ys)
     if ys.ndim != 1 or ys.shape[0] != xs_chk.shape[0]:

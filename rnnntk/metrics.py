@@ -113,3 +113,108 @@ def bootstrap_slope(widths, errors, *, level: float = 0.95, resamples: int = 200
     base = fit_loglog(widths, e, level=level)
     lo, hi = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
     return SlopeFit(base.slope, base.intercept, float(lo), float(hi), level, len(x))
+
+
+class FloorFit(NamedTuple):
+    """A slope fit of ``D_N`` that accounts for the limit's floor (`fit_above_floor`)."""
+
+    slope: float  # fitted exponent of (D_N^2 - floor^2)^{1/2} against N (nan when unresolved)
+    intercept: float
+    lo: float  # lower end of the confidence interval of the slope
+    hi: float
+    level: float
+    widths: tuple  # the widths used: those whose mean D_N exceeds factor x floor
+    floor: float  # the floor that was subtracted (largest over the widths when given per width)
+    resolved: bool  # False: fewer than 2 widths above the floor, or interval too wide
+    reason: str  # why not resolved ("" when resolved)
+
+    def label(self) -> str:
+        if not self.resolved:
+            return f"rate unresolved ({self.reason})"
+        return (
+            f"slope {self.slope:+.3f} [{self.lo:+.3f}, {self.hi:+.3f}] ({self.level:.0%} CI, "
+            f"{len(self.widths)} widths above the floor)"
+        )
+
+
+def _floor_slope(x, m, f2):
+    """Least-squares slope and intercept of ``log (m^2 - f^2)^{1/2}`` on ``x`` (rows of ``m``)."""
+    # a resample whose mean falls to the floor keeps 1% of its D_N: a very steep, honest outlier
+    y = 0.5 * np.log(np.maximum(m * m - f2, 1e-4 * m * m))
+    xc = x - x.mean()
+    slope = (y - y.mean(axis=-1, keepdims=True)) @ xc / (xc @ xc)
+    return slope, y.mean(axis=-1) - slope * x.mean()
+
+
+def fit_above_floor(
+    widths,
+    errors,
+    floor,
+    *,
+    factor: float = 2.0,
+    level: float = 0.95,
+    max_halfwidth: float = 0.25,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> FloorFit:
+    """Fit ``D_N^2 = A^2 N^{2 slope} + floor^2`` on the widths that stand clearly above the floor.
+
+    The floor (the limit's own discretisation error, estimated) adds to ``D_N`` in quadrature,
+    so near it a plain log-log fit (`fit_loglog`) flattens towards slope 0. Here only widths whose
+    mean ``D_N`` exceeds ``factor x floor`` are used (at ``2 x floor`` the floor still inflates
+    ``D_N`` by 15%), and the floor is subtracted in quadrature before the log-log fit: the fitted
+    line is ``log ((mean over seeds of D_N)^2 - floor^2)^{1/2}`` against ``log N``.
+
+    Interval: with ``errors [S, W]`` (``S >= 2`` seeds) ``slope +- t_{S-1} se``, ``se`` the
+    bootstrap standard error over seeds (seeds resampled whole, ``resamples`` times, fixed
+    ``seed``, which keeps the correlation between widths of one seed) inflated by
+    ``(S / (S - 1))^{1/2}``; a percentile bootstrap covers too rarely with 8 seeds (measured 86%
+    for a nominal 95%, against 95% for this interval, over 400 synthetic draws in
+    ``tests/test_floor_fit.py``). With one row of errors: Student t on the fit's residuals
+    (``W - 2`` degrees of freedom). The floor is taken as known (its own error is not propagated).
+
+    Unresolved (``resolved=False``, ``slope`` nan when no fit is possible): fewer than 2 widths
+    above ``factor x floor``, or an interval half-width above ``max_halfwidth``.
+
+    Arguments:
+        widths: ``[W]``; errors: ``[W]`` or ``[S, W]``; floor: a number or ``[W]`` (per width).
+
+    Returns:
+        `FloorFit`.
+    """
+    N = np.asarray(widths, np.float64)
+    e = np.asarray(errors, np.float64)
+    e2 = e[None, :] if e.ndim == 1 else e
+    f = np.broadcast_to(np.asarray(floor, np.float64), N.shape)
+    if e2.shape[1] != N.shape[0] or not np.all(np.isfinite(f)) or np.any(f < 0):
+        raise ValueError(f"errors {e.shape}, widths {N.shape} and floor {np.shape(floor)} do not match, or floor < 0")
+    m = e2.mean(axis=0)
+    keep = m > factor * f
+    used = tuple(int(n) if float(n).is_integer() else float(n) for n in N[keep])
+    fmax = float(f.max())
+    if keep.sum() < 2:
+        reason = f"{int(keep.sum())} width(s) with D_N > {factor:g} x floor; need 2"
+        return FloorFit(math.nan, math.nan, math.nan, math.nan, level, used, fmax, False, reason)
+    x, f2 = np.log(N[keep]), f[keep] ** 2
+    slope, icpt = (float(v) for v in _floor_slope(x, m[keep], f2))
+    W = int(keep.sum())
+    if e2.shape[0] >= 2:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, e2.shape[0], size=(resamples, e2.shape[0]))
+        bs, _ = _floor_slope(x, e2[idx][:, :, keep].mean(axis=1), f2)
+        S = e2.shape[0]
+        se = float(bs.std(ddof=1)) * math.sqrt(S / (S - 1.0))  # the plain bootstrap is narrow for few seeds
+        half = student_t_ppf(0.5 + level / 2.0, S - 1) * se
+        lo, hi = slope - half, slope + half
+    elif W > 2:
+        y = 0.5 * np.log(m[keep] ** 2 - f2)
+        resid = y - (icpt + slope * x)
+        se = math.sqrt(float(resid @ resid) / (W - 2) / float(((x - x.mean()) ** 2).sum()))
+        half = student_t_ppf(0.5 + level / 2.0, W - 2) * se
+        lo, hi = slope - half, slope + half
+    else:
+        lo, hi = -math.inf, math.inf
+    reason = ""
+    if max(slope - lo, hi - slope) > max_halfwidth:
+        reason = f"interval [{lo:+.2f}, {hi:+.2f}] wider than +-{max_halfwidth:g}"
+    return FloorFit(slope, icpt, lo, hi, level, used, fmax, not reason, reason)
