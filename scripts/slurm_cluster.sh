@@ -89,7 +89,7 @@ start_munge() {
     fi
 }
 
-node_state() { sinfo -h -N -o '%T' 2>/dev/null | head -1; }
+node_state() { { sinfo -h -N -o '%T' 2>/dev/null || true; } | head -1; }
 
 start() {
     need_root start
