@@ -14,7 +14,7 @@ UV_COMPILE := $(UV) pip compile pyproject.toml --no-header --python-platform x86
 
 .PHONY: run test lint lock clean
 
-$(VENV)/.installed: pyproject.toml $(LOCK)
+$(VENV)/.installed: pyproject.toml $(wildcard $(LOCK))
 	@test -f "$(LOCK)" || { echo "no lock for Python $(PYVER): $(LOCK) (supported: 3.11, 3.12; or make lock)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
