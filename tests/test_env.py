@@ -108,3 +108,11 @@ def test_fixed_seed_draw_is_stored_value():
         assert jax.random.bits(key, (4,), dtype=jnp.uint32).tolist() != bits.tolist()
     finally:
         jax.config.update("jax_threefry_partitionable", True)
+
+
+def test_make_installs_the_lock_and_reinstalls_when_it_changes():
+    text = (ROOT / "Makefile").read_text()
+    marker = re.search(r"^\$\(VENV\)/\.installed:(.*)$", text, re.M)
+    assert marker and "LOCK" in marker.group(1), "the venv marker must depend on the lock"
+    assert "LOCK ?= requirements/lock-py$(PYVER).txt" in text
+    assert re.search(r"pip install .*-r \$\(LOCK\)", text) and re.search(r"pip install .*--no-deps -e \.", text)
