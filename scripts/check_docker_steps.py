@@ -160,7 +160,9 @@ def main() -> None:
             extra = sorted(set(pins(cuda_lock)) - set(pins(cpu_lock)))
             (scratch / "cuda-only.txt").write_text("\n".join(extra) + "\n")
             # glibc of ubuntu 24.04 is 2.39: any manylinux wheel up to that tag installs there
-            platforms = " ".join(f"--platform manylinux_2_{m}_x86_64" for m in range(17, 40))
+            tags = [f"manylinux_2_{m}_x86_64" for m in range(5, 40)]
+            tags += ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64"]
+            platforms = " ".join(f"--platform {t}" for t in tags)
             run(f"python -m pip install --quiet --dry-run --no-deps --ignore-installed --only-binary=:all: "
                 f"{platforms} --python-version {version} --implementation cp "
                 f"--target '{scratch}/cuda-target' -r '{scratch}/cuda-only.txt'",
