@@ -40,6 +40,10 @@ _HINTS = [
         "hydra.launcher.account is not an account of yours on this cluster (`sacctmgr show assoc user=$USER`)",
     ),
     (
+        "requested time limit is invalid",
+        "hydra.launcher.timeout_min exceeds the partition's time limit (`sinfo -o '%P %l'` lists the limits)",
+    ),
+    (
         "invalid qos",
         "hydra.launcher.qos is not a QOS of this cluster or account",
     ),
@@ -97,7 +101,10 @@ def check_slurm_resources(launcher: Any) -> None:
 
     if shutil.which("sbatch") is None:
         raise RunError("launcher=slurm needs SLURM's sbatch on PATH (run the sweep from a cluster login node)")
-    r = subprocess.run(sbatch_test_args(launcher), capture_output=True, text=True, timeout=60)
+    try:
+        r = subprocess.run(sbatch_test_args(launcher), capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise RunError("sbatch --test-only did not answer within 60 s: is the SLURM controller up? (sinfo)") from None
     if r.returncode != 0:
         text = (r.stderr or r.stdout).strip()
         raise RunError(explain_sbatch_error(text) or f"SLURM refused the jobs' resources (hydra.launcher.*): {text}")
