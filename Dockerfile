@@ -29,16 +29,18 @@ RUN python3 -m venv /opt/venv && python -m pip install --quiet --upgrade pip
 
 WORKDIR /opt/rnnntk
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes. The
-# editable install maps the packages to their folders, which the COPY below fills.
-COPY pyproject.toml README.md ./
-RUN mkdir -p rnnntk experiments configs \
-    && touch rnnntk/__init__.py experiments/__init__.py configs/__init__.py \
-    && python -m pip install --quiet -e ".[dev,cuda]"
+# Dependencies first, in their own layer, exactly the pinned versions of the lock (Python 3.12,
+# Linux, the `dev` and `cuda` extras): rebuilt only when the lock changes. Then the sources and the
+# package itself without dependencies (scripts/check_docker_steps.sh replays these steps).
+COPY requirements/lock-py312-cuda.txt requirements/
+RUN python -m pip install --quiet -r requirements/lock-py312-cuda.txt
 
 COPY . .
-# `make test` finds the environment set up (VENV=/opt/venv, marker newer than pyproject.toml);
-# the import is a build-time check (on the build machine's CPU) that the package and JAX load.
+RUN python -m pip install --quiet --no-deps -e .
+# `make test` finds the environment set up (VENV=/opt/venv, LOCK the image's lock, marker newer
+# than pyproject.toml and the lock); the import is a build-time check (on the build machine's CPU)
+# that the package and JAX load.
+ENV LOCK=requirements/lock-py312-cuda.txt
 RUN touch /opt/venv/.installed \
     && python -c "import jax, rnnntk; print('rnnntk', rnnntk.__version__, 'jax', jax.__version__)"
 

@@ -8,6 +8,8 @@ recurrent matrix and its infinite-width NTK (`elman_init`, `elman_empirical_ntk`
 The online actor-critic lives in `rnnntk.actor_critic` (it imports diffrax).
 """
 
+import jax as _jax
+
 from ._checks import ConfigError, RunError
 from .data import AR1, Delay, ElmanTeacher, FiniteState, Logistic, Npz, SinLag, Teacher, make_dataset
 from .elman import ElmanParams, elman_apply, elman_empirical_ntk, elman_init
@@ -20,6 +22,12 @@ from .ntk import empirical_ntk
 from .realdata import Real
 from .stationary import stationary_gradient
 from .train import TrainState, current_params, decay_schedule, init_state, train_online, train_steps
+
+# A seed must give the same numbers under every JAX the lock or the floors allow. JAX changed the
+# default of `jax_threefry_partitionable` (False before 0.5.0, True since), which changes every
+# random draw (initial weights, data, Monte Carlo) for a given key; set it explicitly so an older
+# or newer JAX reproduces the numbers of the locked one (tests/test_env.py checks a fixed draw).
+_jax.config.update("jax_threefry_partitionable", True)
 
 __all__ = [
     "AR1",
