@@ -1,4 +1,5 @@
-"""The SLURM launcher on a real scheduler: a two-job sweep through `launcher=slurm` runs end to end,
+"""The SLURM launcher on a real scheduler: a sweep split over widths through `launcher=slurm` runs end
+to end and its jobs join into the run over all widths,
 and a GPU request the cluster cannot grant stops before submitting with a message naming the field.
 
 Needs a running cluster: `sudo scripts/slurm_cluster.sh start` (one node on this machine; .ci/run
@@ -54,18 +55,26 @@ def test_sbatch_test_args_follow_the_launcher_fields():
 
 
 @needs_cluster
-def test_two_job_sweep_through_slurm(tmp_path):
+def test_split_sweep_through_slurm_joins_to_one_run(tmp_path):
+    """One width per SLURM job; the multirun's callback joins them into the run over both widths."""
+    from rnnntk.cli import compose, run
+
     sweep = tmp_path / "sweep"
-    cmd = [*RNNNTK, "-m", "experiment=kernel", "scale=tiny", "seed=0,1", "launcher=slurm", "logger=none",
-           "progress=false", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
-           "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}"]
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    cmd = [*RNNNTK, "-m", "experiment=convergence", "scale=tiny", "sweep.widths=[8],[16]", "launcher=slurm",
+           "logger=none", "progress=false", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
+           "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}", f"out_root={tmp_path / 'out'}"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]
-    results = sorted(sweep.glob("*/results.json"))
-    assert [p.parent.name for p in results] == ["seed=0", "seed=1"], r.stderr[-3000:]
-    for p in results:
-        assert json.loads(p.read_text()), f"{p} is empty"
+    results = sorted(sweep.glob("sweep.widths=*/results.json"))
+    assert [p.parent.name for p in results] == ["sweep.widths=[16]", "sweep.widths=[8]"], r.stderr[-3000:]
     assert list((sweep / ".submitit").glob("*/*_log.out")), "no SLURM job logs: the jobs did not run through sbatch"
+    agg = json.loads((sweep / "aggregate" / "results.json").read_text())
+    one = run(compose(["experiment=convergence", "scale=tiny", "logger=none", "progress=false",
+                       "sweep.widths=[8,16]", f"out_root={tmp_path / 'out'}"], out_dir=str(tmp_path / "one")))
+    assert len(agg["slopes"]) == len(one["slopes"]) == 2
+    for a, b in zip(agg["slopes"], one["slopes"]):
+        assert (a["grad"], a["alpha"], a["beta"]) == (b["grad"], b["alpha"], b["beta"])
+        assert abs(a["slope"] - b["slope"]) < 1e-12 and a["floor"] == b["floor"]
 
 
 @needs_cluster
