@@ -148,7 +148,7 @@ def _finite_flags(loss: Array, delta: Params) -> Array:
     finite = jnp.isfinite(loss)
     first_bad = jnp.where(jnp.all(finite), -1, jnp.argmin(finite))
     params_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in delta]))
-    return jnp.stack([first_bad, params_ok]).astype(jnp.int32)
+    return jnp.stack([first_bad.astype(jnp.int32), params_ok.astype(jnp.int32)])
 
 
 _STATIC = ("est", "act", "unroll")
