@@ -219,14 +219,14 @@ def elman_init(
     """
     n = check_positive_int(width, "width")
     d = check_positive_int(dim, "dim")
-    sd = [
-        math.sqrt(check_variance(v, f))
-        for v, f in ((var_w, "var_w"), (var_u, "var_u"), (var_b, "var_b"), (var_v, "var_v"))
-    ]
+    var = tuple(
+        check_variance(v, f) for v, f in ((var_w, "var_w"), (var_u, "var_u"), (var_b, "var_b"), (var_v, "var_v"))
+    )
+    sd = [math.sqrt(v) for v in var]
     check_choice(param, "param", PARAMS)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     W, U, b, v = _draw(key, jnp.asarray(sd, dtype), n, d, dtype)
-    variances = tuple(s * s for s in sd) if param == "ntk" else None
+    variances = var if param == "ntk" else None
     return ElmanParams(W=W, U=U, b=b, v=v, param=param, variances=variances)
 
 

@@ -62,6 +62,10 @@ def test_init_shapes_variances_and_param():
     assert abs(float(jnp.var(p.U)) / 0.5 - 1.0) < 0.2  # 1024 draws: 4.5 standard errors of 4.4%
     p0 = rnnntk.elman_init(jax.random.key(0), 7, 2, var_w=0.0, var_u=1.0, var_b=0.0, var_v=1.0)
     assert float(jnp.abs(p0.W).max()) == 0.0 and float(jnp.abs(p0.b).max()) == 0.0
+    # param="ntk" keeps the variances that scale the kernel's blocks, exactly as given
+    assert rnnntk.elman_init(jax.random.key(0), 4, 2, **VV).variances == (0.7, 2.0, 0.2, 1.5)
+    assert p.variances is None
+    assert rnnntk.elman_init(jax.random.key(0), 4, 2, **VV, param="ntk_as_drawn").variances is None
 
 
 NAIVE_CASES = [  # every parameterisation, pooling and activation
