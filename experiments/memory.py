@@ -41,7 +41,7 @@ def _forgetting(params, xs, rate, burn, act):
     (S_b, J_b), _ = _run_from(params, xs[:burn], zero, zero, act)  # stationary memory at the start
     _, (S_stat, J_stat) = _run_from(params, xs[burn:], S_b, J_b, act)
     steps = xs.shape[0] - burn
-    bound = rate ** jnp.arange(steps + 1)
+    bound = rate ** jnp.arange(steps + 1, dtype=xs.dtype)
     worst_S, worst_J, bad = jnp.zeros(steps + 1), jnp.zeros(steps + 1), 0
     for S0 in (zero, -jnp.sign(S_b)):
         _, (S_k, J_k) = _run_from(params, xs[burn:], S0, zero, act)

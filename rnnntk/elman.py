@@ -10,13 +10,25 @@ Width ``n``, inputs ``x^1..x^T`` in ``R^d``, activation ``phi``, parameters ``W 
     f(x)    = a_n v^T (1/T) sum_t s^t              (pool="mean")
 
 with all entries drawn independently, ``W ~ N(0, var_w)``, ``U ~ N(0, var_u)``, ``b ~ N(0, var_b)``,
-``v ~ N(0, var_v)``, and the width scaling ``a_n`` fixed by the parameterisation:
+``v ~ N(0, var_v)``, and the width scaling ``a_n`` and the trained variables fixed by the
+parameterisation:
 
-- ``param="ntk"``: ``a_n = n^{-1/2}``. The neural tangent kernel ``sum over (W, U, b, v) of
-  grad f(x) . grad f(x')`` converges as ``n -> infinity`` to the deterministic kernel of
-  `rnnntk.elman_limit.elman_limit_ntk` and training is linear around the initialisation (the
-  recurrent NTK of the Tensor Programs literature; Alemohammad, Wang, Balestriero, Baraniuk, "The
-  Recurrent Neural Tangent Kernel", ICLR 2021).
+- ``param="ntk"``: ``a_n = n^{-1/2}``, and the trained variables are standard normals: each weight
+  is ``sigma * omega / sqrt(fan_in)`` with ``omega ~ N(0, 1)`` (``W = sqrt(var_w) omega_W``, and so
+  on), the NTK parameterisation of neural-tangents (``stax.Dense(..., parameterization="ntk")``)
+  and of Alemohammad, Wang, Balestriero, Baraniuk, "The Recurrent Neural Tangent Kernel", ICLR
+  2021. The neural tangent kernel is ``sum over (omega_W, omega_U, omega_b, omega_v) of
+  grad f(x) . grad f(x')``, so each parameter block carries its variance:
+  ``var_w grad_W f . grad_W f' + var_u ... + var_b ... + var_v ...``. It converges as
+  ``n -> infinity`` to the deterministic kernel of `rnnntk.elman_limit.elman_limit_ntk` and
+  training is linear around the initialisation. The stored parameters are the weights as drawn
+  (``W``, not ``omega_W``); `elman_init` keeps the four variances in the parameters
+  (``ElmanParams.variances``) so that `elman_empirical_ntk` can scale the blocks.
+- ``param="ntk_as_drawn"``: the same network (``a_n = n^{-1/2}``), with gradients taken with
+  respect to the weights as drawn (``W``, not ``W / sqrt(var_w)``), so a variance does not
+  multiply its own parameter's block of the kernel. This is the convention of the Tensor
+  Programs code (Yang, "Tensor Programs II", 2020, its ``rnnntk_batch``) and was this project's
+  ``"ntk"`` before.
 - ``param="mean_field"``: ``a_n = n^{-1}``, i.e. ``h^{t+1}_j = (1/n) sum_i W_{ij} s^t_i + ...``
   and ``f = (1/n) sum_i v_i s^T_i``: the mean-field Elman network ("Global optimality of Elman-type
   RNNs in the mean-field regime"). Parameters must move ``O(1)`` for the output to change, so the
@@ -25,9 +37,14 @@ with all entries drawn independently, ``W ~ N(0, var_w)``, ``U ~ N(0, var_u)``, 
   ``b`` kept frozen) and reads ``U^i . x`` without the ``1/sqrt(d)`` (a constant rescaling of ``U``).
 
 The recurrent term is written ``W^T s`` (``W_{ij}`` connects unit ``i`` at step ``t`` to unit
-``j`` at ``t + 1``); since the entries are i.i.d. this is only a naming convention.
-Gradients are with respect to the parameters as drawn (``W``, not ``W / sqrt(var_w)``), so a
-variance does not multiply its own parameter's contribution to the kernel.
+``j`` at ``t + 1``); since the entries are i.i.d. this is only a naming convention. The forward
+pass is the same for ``"ntk"`` and ``"ntk_as_drawn"``; they differ in the kernel only. `jax.grad`
+of `elman_apply` is always the gradient with respect to the stored weights as drawn (the
+mean-field trainer's convention).
+
+Activations (``ELMAN_ACTIVATIONS``): ``"erf"`` is the plain error function ``erf(z)`` (as in
+`jax.scipy.special.erf` and neural-tangents' ``stax.Erf()``), ``"erf_unit"`` is
+``erf(sqrt(pi) z / 2)`` (slope one at zero, like ``tanh``), ``"tanh"``, ``"relu"``.
 
 The empirical NTK is computed from reverse-mode derivatives of the unrolled network: for each
 sequence one `jax.vjp` gives ``grad_U f``, ``grad_b f``, ``grad_v f`` and the derivatives
@@ -53,20 +70,13 @@ from .network import ACTIVATIONS
 
 Array = jax.Array
 
-PARAMS = ("ntk", "mean_field")
+PARAMS = ("ntk", "ntk_as_drawn", "mean_field")
 POOLS = ("last", "mean")
 
-
-def _relu(z):
-    return jnp.maximum(z, 0.0), (z > 0).astype(z.dtype)
-
-
-#: ``z -> (phi(z), phi'(z))``. ``erf`` and ``tanh`` are the project's activations of the same
-#: name (`rnnntk.network`): ``erf`` is ``erf(sqrt(pi) z / 2)``, slope 1 at zero like ``tanh``.
+#: ``z -> (phi(z), phi'(z))``, the project's activations of the same name (`rnnntk.network`):
+#: ``erf`` is the plain error function, ``erf_unit`` is ``erf(sqrt(pi) z / 2)``.
 ELMAN_ACTIVATIONS: dict[str, Callable[[Array], tuple[Array, Array]]] = {
-    "erf": ACTIVATIONS["erf"].fn,
-    "tanh": ACTIVATIONS["tanh"].fn,
-    "relu": _relu,
+    name: ACTIVATIONS[name].fn for name in ("erf", "erf_unit", "tanh", "relu")
 }
 
 
@@ -74,7 +84,10 @@ class ElmanParams(eqx.Module):
     """Parameters of a width-``n`` Elman network with input dimension ``d``.
 
     ``param`` (static: part of the tree structure, not a traced leaf) selects the width scaling
-    ``a_n`` (``"ntk"``: ``n^{-1/2}``, ``"mean_field"``: ``n^{-1}``); see the module docstring.
+    ``a_n`` (``"ntk"``, ``"ntk_as_drawn"``: ``n^{-1/2}``; ``"mean_field"``: ``n^{-1}``) and the
+    gradient convention of the kernel; see the module docstring. ``variances`` (static) holds
+    ``(var_w, var_u, var_b, var_v)`` for ``param="ntk"``, whose kernel scales each block by its
+    variance (`elman_init` fills it; ``None`` for the other parameterisations).
     """
 
     W: Array  # [n, n] recurrent weights, h^{t+1} = a_n W^T s^t + ...
@@ -82,11 +95,12 @@ class ElmanParams(eqx.Module):
     b: Array  # [n]    biases
     v: Array  # [n]    output weights
     param: str = eqx.field(static=True, default="ntk")
+    variances: tuple[float, float, float, float] | None = eqx.field(static=True, default=None)
 
 
 def width_scale(param: str, n: int) -> float:
-    """``a_n``: ``n^{-1/2}`` for ``"ntk"``, ``n^{-1}`` for ``"mean_field"``."""
-    return 1.0 / math.sqrt(n) if param == "ntk" else 1.0 / n
+    """``a_n``: ``n^{-1/2}`` for ``"ntk"`` and ``"ntk_as_drawn"``, ``n^{-1}`` for ``"mean_field"``."""
+    return 1.0 / n if param == "mean_field" else 1.0 / math.sqrt(n)
 
 
 # --------------------------------------------------------------------------- checks
@@ -153,6 +167,16 @@ def check_elman_params(params: ElmanParams) -> tuple[int, int]:
             f"params shapes W{W}, U{U}, b{b}, v{v} do not match: expected W [n, n], U [d, n], b [n], v [n]"
         )
     check_choice(params.param, "params.param", PARAMS)
+    if params.param == "ntk":
+        var = params.variances
+        ok = var is not None and len(var) == 4 and all(math.isfinite(float(x)) and float(x) >= 0 for x in var)
+        if not ok:
+            raise ConfigError(
+                f"params.variances = {var!r} is not allowed for params.param = 'ntk': expected the four "
+                "initial variances (var_w, var_u, var_b, var_v) >= 0, which scale the kernel's blocks "
+                "(draw the parameters with elman_init, or use param='ntk_as_drawn' for gradients with "
+                "respect to the weights as drawn)"
+            )
     return W[0], U[0]
 
 
@@ -179,8 +203,10 @@ def elman_init(
         dim: the input dimension ``d``.
         var_w, var_u, var_b, var_v: variances of the entries of ``W``, ``U``, ``b``, ``v``
             (``>= 0``; zero gives a zero parameter).
-        param: ``"ntk"`` (``a_n = n^{-1/2}``) or ``"mean_field"`` (``a_n = n^{-1}``); see the
-            module docstring. Stored in the returned parameters.
+        param: ``"ntk"`` (``a_n = n^{-1/2}``, trained standard normals: each kernel block
+            carries its variance), ``"ntk_as_drawn"`` (``a_n = n^{-1/2}``, gradients with respect
+            to the weights as drawn) or ``"mean_field"`` (``a_n = n^{-1}``); see the module
+            docstring. Stored in the returned parameters (with the variances for ``"ntk"``).
         dtype: floating dtype (default: JAX's default float).
 
     Returns:
@@ -193,14 +219,15 @@ def elman_init(
     """
     n = check_positive_int(width, "width")
     d = check_positive_int(dim, "dim")
-    sd = [
-        math.sqrt(check_variance(v, f))
-        for v, f in ((var_w, "var_w"), (var_u, "var_u"), (var_b, "var_b"), (var_v, "var_v"))
-    ]
+    var = tuple(
+        check_variance(v, f) for v, f in ((var_w, "var_w"), (var_u, "var_u"), (var_b, "var_b"), (var_v, "var_v"))
+    )
+    sd = [math.sqrt(v) for v in var]
     check_choice(param, "param", PARAMS)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     W, U, b, v = _draw(key, jnp.asarray(sd, dtype), n, d, dtype)
-    return ElmanParams(W=W, U=U, b=b, v=v, param=param)
+    variances = var if param == "ntk" else None
+    return ElmanParams(W=W, U=U, b=b, v=v, param=param, variances=variances)
 
 
 @partial(jax.jit, static_argnames=("n", "d", "dtype"))
@@ -255,7 +282,7 @@ def elman_apply(params: ElmanParams, xs, *, pool: str = "last", activation: str 
         params: `ElmanParams` (its ``param`` selects the scaling).
         xs: ``[B, T, d]`` equal-length sequences.
         pool: ``"last"`` (read out ``s^T``) or ``"mean"`` (read out ``(1/T) sum_t s^t``).
-        activation: ``"erf"``, ``"relu"`` or ``"tanh"``.
+        activation: ``"erf"``, ``"erf_unit"``, ``"relu"`` or ``"tanh"``.
 
     Returns:
         ``[B]`` outputs.
@@ -292,26 +319,31 @@ def _empirical_ntk(params, xs, pool, activation):
     n = params.b.shape[0]
     a = width_scale(params.param, n)
     gU, gb, gv, S, D = jax.vmap(lambda x: _sequence_derivatives(params, x, pool, phi))(xs)
-    K = gU.reshape(B, -1) @ gU.reshape(B, -1).T + gb @ gb.T + gv @ gv.T
+    # the weight of each block: its variance for param="ntk" (trained standard normals), else 1
+    cw, cu, cb, cv = params.variances if params.param == "ntk" else (1.0, 1.0, 1.0, 1.0)
+    K = cu * (gU.reshape(B, -1) @ gU.reshape(B, -1).T) + cb * (gb @ gb.T) + cv * (gv @ gv.T)
     # grad_W f = a sum_{t=1}^{T-1} s^t (Delta^{t+1})^T  (the W^T s^0 term of step 1 is zero)
     Gs = jnp.einsum("pti,qsi->ptqs", S[:, :-1], S[:, :-1])
     Gd = jnp.einsum("pti,qsi->ptqs", D[:, 1:], D[:, 1:])
-    return K + (a * a) * jnp.einsum("ptqs,ptqs->pq", Gs, Gd)
+    return K + (cw * a * a) * jnp.einsum("ptqs,ptqs->pq", Gs, Gd)
 
 
 def elman_empirical_ntk(params: ElmanParams, xs, *, pool: str = "last", activation: str = "erf") -> Array:
-    """The empirical NTK ``K_n(x_p, x_q) = sum over W, U, b, v of grad f(x_p) . grad f(x_q)``.
+    """The empirical NTK ``K_n(x_p, x_q) = sum over the trained variables of grad f(x_p) . grad f(x_q)``.
 
     Exact derivatives of the unrolled network (reverse mode, vmapped over the batch); the
     recurrent matrix's part is contracted from the per-step derivatives without forming its
-    ``n x n`` gradient (module docstring). For ``param="ntk"`` this converges to
-    `elman_limit_ntk` as the width grows, with fluctuations of order ``n^{-1/2}``.
+    ``n x n`` gradient (module docstring). The trained variables follow ``params.param``: for
+    ``"ntk"`` the standard normals ``omega`` (each block of ``W, U, b, v`` scaled by its variance
+    ``params.variances``), for ``"ntk_as_drawn"`` and ``"mean_field"`` the weights as drawn. For
+    ``"ntk"`` and ``"ntk_as_drawn"`` this converges to `elman_limit_ntk` with the same ``param`` as
+    the width grows, with fluctuations of order ``n^{-1/2}``.
 
     Arguments:
         params: `ElmanParams` from `elman_init`.
         xs: ``[B, T, d]`` equal-length sequences, each read from zero state.
         pool: ``"last"`` or ``"mean"``.
-        activation: ``"erf"``, ``"relu"`` or ``"tanh"``.
+        activation: ``"erf"``, ``"erf_unit"``, ``"relu"`` or ``"tanh"``.
 
     Returns:
         ``[B, B]`` symmetric positive semi-definite kernel matrix.

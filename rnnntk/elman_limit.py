@@ -1,4 +1,4 @@
-r"""The infinite-width NTK of the Elman network (``param="ntk"``, see `rnnntk.elman`).
+r"""The infinite-width NTK of the Elman network (``param="ntk"`` or ``"ntk_as_drawn"``, see `rnnntk.elman`).
 
 For sequences ``x = x_p`` and ``x' = x_q`` of a batch (equal length ``T``) and steps ``t, t'``:
 
@@ -26,16 +26,23 @@ covariance ``Pi^{t,t'}(x, x') = lim (1/n) sum_i delta^t_i(x) delta^{t'}_i(x')``:
 (for ``pool="last"`` and equal lengths ``Pi`` vanishes off ``t = t'``).
 
 The kernel. ``df/dW`` pairs ``s^t`` with ``delta^{t+1}``, ``df/dU`` pairs ``x^t / sqrt(d)`` with
-``delta^t``, ``df/db`` is ``sum_t delta^t / sqrt(n)``, ``df/dv`` is the pooled ``s / sqrt(n)``::
+``delta^t``, ``df/db`` is ``sum_t delta^t / sqrt(n)``, ``df/dv`` is the pooled ``s / sqrt(n)``.
+With ``K_v = K^{T,T}`` (pool="last") or ``(1/T^2) sum_{t,t'} K^{t,t'}`` (pool="mean")::
 
-    Theta(x, x') = sum_{t,t'=1}^T Pi^{t,t'} (K^{t-1,t'-1} + X^{t,t'} + 1) + K_v
-    K_v          = K^{T,T}   (pool="last"),     (1/T^2) sum_{t,t'} K^{t,t'}   (pool="mean")
+    param="ntk":           Theta = sum_{t,t'=1}^T Pi^{t,t'} Sigma^{t,t'} + var_v K_v
+                                 = sum Pi^{t,t'} (var_w K^{t-1,t'-1} + var_u X^{t,t'} + var_b) + var_v K_v
+    param="ntk_as_drawn":  Theta = sum_{t,t'=1}^T Pi^{t,t'} (K^{t-1,t'-1} + X^{t,t'} + 1) + K_v
 
-Gradients are taken with respect to the parameters as drawn (`rnnntk.elman`), so the bracket is
-``d Sigma / d(var_w, var_u, var_b)`` and ``var_v`` enters through ``Pi`` only.
+With trained standard normals (``"ntk"``, the literature's NTK parameterisation: Alemohammad et
+al., "The Recurrent Neural Tangent Kernel", ICLR 2021; neural-tangents) each block carries its
+variance and the bracket is the pre-activation covariance ``Sigma`` itself. With gradients with
+respect to the weights as drawn (``"ntk_as_drawn"``, the recursion of the Tensor Programs code,
+Yang 2020) the bracket is ``d Sigma / d(var_w, var_u, var_b)`` and ``var_v`` enters through ``Pi``
+only. ``Pi`` and ``K`` are the same in both.
 
-Gaussian expectations. ``phi = erf(a z)`` with ``a = sqrt(pi) / 2`` (the project's ``erf``)
-and ``phi = relu`` have closed forms (``s11, s22`` variances, ``s12`` covariance)::
+Gaussian expectations. ``phi = erf(a z)`` (``a = 1`` for the plain ``erf``, ``a = sqrt(pi) / 2``
+for ``erf_unit``) and ``phi = relu`` have closed forms (``s11, s22`` variances, ``s12``
+covariance)::
 
     erf:  K  = (2/pi) arcsin(2 a^2 s12 / sqrt((1 + 2 a^2 s11)(1 + 2 a^2 s22)))
           K' = (4 a^2 / pi) / sqrt((1 + 2 a^2 s11)(1 + 2 a^2 s22) - 4 a^4 s12^2)
@@ -79,11 +86,12 @@ import numpy as np
 
 from ._checks import ConfigError, check_positive_int, require
 from .elman import POOLS, check_choice, check_sequences, check_variance, get_elman_activation
+from .network import ERF_UNIT_SCALE
 
 Array = jax.Array
 
-ERF_SCALE = math.sqrt(math.pi) / 2.0  # the project's erf is erf(ERF_SCALE z)
-CLOSED_FORMS = ("erf", "relu")
+CLOSED_FORMS = ("erf", "erf_unit", "relu")
+LIMIT_PARAMS = ("ntk", "ntk_as_drawn")  # the mean-field scaling has no deterministic NTK limit
 METHODS = ("auto", "closed_form", "quadrature")
 NODES_PER_VARIANCE = 64  # Gauss-Hermite nodes per unit of the largest variance (docstring table)
 MAX_AUTO_NODES = 1024
@@ -92,9 +100,10 @@ MAX_AUTO_NODES = 1024
 # --------------------------------------------------------------------------- Gaussian expectations
 
 
-def erf_expectations(s11, s22, s12):
-    """``(E[phi(u) phi(u')], E[phi'(u) phi'(u')])`` for ``phi(z) = erf(ERF_SCALE z)``."""
-    c = 2.0 * ERF_SCALE**2  # = pi / 2
+def erf_expectations(s11, s22, s12, *, scale: float = 1.0):
+    """``(E[phi(u) phi(u')], E[phi'(u) phi'(u')])`` for ``phi(z) = erf(scale z)``: the plain ``erf``
+    by default, ``erf_unit`` with ``scale=ERF_UNIT_SCALE``."""
+    c = 2.0 * scale**2
     d11, d22 = 1.0 + c * s11, 1.0 + c * s22
     K = (2.0 / jnp.pi) * jnp.arcsin(jnp.clip(c * s12 / jnp.sqrt(d11 * d22), -1.0, 1.0))
     Kd = (2.0 * c / jnp.pi) / jnp.sqrt(d11 * d22 - (c * s12) ** 2)
@@ -150,8 +159,9 @@ def quadrature_expectations(fn, s11, s22, s12, z, w):
 
 
 def _expectations(activation: str, method: str):
-    if method != "quadrature" and activation == "erf":
-        return lambda s11, s22, s12, z, w: erf_expectations(s11, s22, s12)
+    if method != "quadrature" and activation in ("erf", "erf_unit"):
+        a = 1.0 if activation == "erf" else ERF_UNIT_SCALE
+        return lambda s11, s22, s12, z, w: erf_expectations(s11, s22, s12, scale=a)
     if method != "quadrature" and activation == "relu":
         return lambda s11, s22, s12, z, w: relu_expectations(s11, s22, s12)
     return partial(quadrature_expectations, get_elman_activation(activation))
@@ -160,8 +170,8 @@ def _expectations(activation: str, method: str):
 # --------------------------------------------------------------------------- the recursion
 
 
-@partial(jax.jit, static_argnames=("pool", "activation", "method"))
-def _limit_ntk(xs, var_w, var_u, var_b, var_v, z, w, pool, activation, method):
+@partial(jax.jit, static_argnames=("pool", "activation", "method", "param"))
+def _limit_ntk(xs, var_w, var_u, var_b, var_v, z, w, pool, activation, method, param="ntk"):
     E = _expectations(activation, method)
     B, T, d = xs.shape
     X = jnp.einsum("ptk,qsk->tspq", xs, xs) / d  # [T, T, B, B]: X[t, t', p, q]
@@ -175,14 +185,20 @@ def _limit_ntk(xs, var_w, var_u, var_b, var_v, z, w, pool, activation, method):
     _, q = jax.lax.scan(var_step, jnp.zeros((B,), xs.dtype), xx)  # [T, B]
     q_row = q[:, None, :]  # [T', 1, B]: Sigma^{t',t'}(x_q, x_q) in the columns
 
-    # forward: rows t = 1..T; carry K^{t-1, 0..T-1} (column 0 is K^{., 0} = 0)
+    # forward: rows t = 1..T; carry K^{t-1, 0..T-1} (column 0 is K^{., 0} = 0). A sequence's
+    # covariance with itself at the same step is its variance q: set exactly, so that the pair is
+    # exactly degenerate (relu's E[phi' phi'] has a square-root singularity there, which turns a
+    # rounding difference of 1e-16 between the two into 1e-9)
+    same = jnp.eye(T, dtype=bool)[:, :, None, None] & jnp.eye(B, dtype=bool)[None, None]  # [T, T', B, B]
+
     def row(k_prev, inp):
-        X_t, q_t = inp  # [T', B, B], [B]
+        X_t, q_t, same_t = inp  # [T', B, B], [B], [T', B, B]
         sigma = var_w * k_prev + var_u * X_t + var_b
+        sigma = jnp.where(same_t, q_t[None, :, None], sigma)
         K, Kd = E(jnp.broadcast_to(q_t[None, :, None], sigma.shape), jnp.broadcast_to(q_row, sigma.shape), sigma, z, w)
         return jnp.concatenate([jnp.zeros_like(K[:1]), K[:-1]]), (K, Kd)
 
-    _, (K, Kd) = jax.lax.scan(row, jnp.zeros((T, B, B), xs.dtype), (X, q))  # [T, T', B, B]
+    _, (K, Kd) = jax.lax.scan(row, jnp.zeros((T, B, B), xs.dtype), (X, q, same))  # [T, T', B, B]
 
     # backward: rows t = T..1; carry Pi^{t+1, 2..T+1} (the last is Pi^{., T+1} = 0)
     if pool == "last":
@@ -198,9 +214,10 @@ def _limit_ntk(xs, var_w, var_u, var_b, var_v, z, w, pool, activation, method):
     _, Pi = jax.lax.scan(back, jnp.zeros((T, B, B), xs.dtype), (Kd, inj), reverse=True)
 
     K_shift = jnp.pad(K[:-1, :-1], ((1, 0), (1, 0), (0, 0), (0, 0)))  # K^{t-1, t'-1}
-    theta = jnp.sum(Pi * (K_shift + X + 1.0), axis=(0, 1))
     K_v = K[-1, -1] if pool == "last" else jnp.mean(K, axis=(0, 1))
-    return theta + K_v
+    if param == "ntk":  # trained standard normals: each block carries its variance
+        return jnp.sum(Pi * (var_w * K_shift + var_u * X + var_b), axis=(0, 1)) + var_v * K_v
+    return jnp.sum(Pi * (K_shift + X + 1.0), axis=(0, 1)) + K_v
 
 
 def variance_bound(xs: np.ndarray, var_w: float, var_u: float, var_b: float, activation: str) -> float:
@@ -274,8 +291,9 @@ def elman_limit_ntk(
     activation: str = "erf",
     method: str = "auto",
     nodes: int | None = None,
+    param: str = "ntk",
 ) -> Array:
-    """The infinite-width NTK ``Theta(x_p, x_q)`` of the Elman network in NTK parameterisation.
+    """The infinite-width NTK ``Theta(x_p, x_q)`` of the Elman network in NTK scaling.
 
     The recursion of the module docstring over all pairs of steps: ``O(B^2 T^2)`` Gaussian
     expectations (each ``m^2`` function evaluations with quadrature).
@@ -284,12 +302,17 @@ def elman_limit_ntk(
         xs: ``[B, T, d]`` equal-length sequences, each read from zero state.
         var_w, var_u, var_b, var_v: the initial variances, as in `elman_init`.
         pool: ``"last"`` or ``"mean"``.
-        activation: ``"erf"`` and ``"relu"`` (closed forms) or ``"tanh"`` (Gauss-Hermite).
-        method: ``"auto"`` (closed form where there is one), ``"closed_form"`` (erf and relu
-            only) or ``"quadrature"`` (Gauss-Hermite for any activation; a check of the closed
+        activation: ``"erf"`` (plain), ``"erf_unit"`` and ``"relu"`` (closed forms) or ``"tanh"``
+            (Gauss-Hermite).
+        method: ``"auto"`` (closed form where there is one), ``"closed_form"`` (erf, erf_unit and
+            relu only) or ``"quadrature"`` (Gauss-Hermite for any activation; a check of the closed
             forms).
         nodes: Gauss-Hermite nodes per dimension (``None``: chosen from the largest variance for a
             relative error of a few 1e-9, see the module docstring).
+        param: ``"ntk"`` (trained standard normals: each block carries its variance, the
+            literature's NTK parameterisation) or ``"ntk_as_drawn"`` (gradients with respect to the
+            weights as drawn); the limit of `rnnntk.elman.elman_empirical_ntk` for parameters drawn
+            by `rnnntk.elman.elman_init` with the same ``param``.
 
     Returns:
         ``[B, B]`` symmetric positive semi-definite kernel matrix.
@@ -312,6 +335,12 @@ def elman_limit_ntk(
         method,
         f'"auto" or "quadrature" for activation={activation} (closed forms exist for {", ".join(CLOSED_FORMS)})',
     )
+    require(
+        param in LIMIT_PARAMS,
+        "param",
+        param,
+        'one of "ntk", "ntk_as_drawn" (the mean-field scaling has no deterministic NTK limit)',
+    )
     quad = method == "quadrature" or activation not in CLOSED_FORMS
     _check_input_scale(np.asarray(xs, np.float64), vw, vu, vb, activation, quad, jnp.dtype(xs.dtype))
     if quad:
@@ -332,4 +361,5 @@ def elman_limit_ntk(
         pool,
         activation,
         method,
+        param,
     )

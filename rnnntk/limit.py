@@ -90,7 +90,8 @@ def quadrature_size(xs, *, b0: float, s_w: float, tol: float) -> int:
     ``m_eff = max_k sum_j b0^j |x_{k-j}|_1``. The trapezoid rule with step ``h`` (in units of
     ``s_w``) then errs by about ``exp(-kappa / (h s_w m_eff))``; fitted ``kappa`` ranged over
     5.5 to 6.9 for AR(1) paths with ``b0`` in {0.5, 0.9}, ``s_w`` in {1, 2}, inputs scaled by 1 and
-    3, ``rtrl`` and ``tbptt``; we use 4.0.
+    3, ``rtrl`` and ``tbptt``; we use 4.0. The strip is ``tanh``'s; it is conservative for the
+    other activations: ``erf`` and ``erf_unit`` are entire, ``sigmoid`` has its poles at ``+-i pi``.
     """
     a = np.abs(np.asarray(xs, np.float64)).reshape(len(xs), -1).sum(axis=1)
     acc, m_eff = 0.0, 1e-12

@@ -255,7 +255,8 @@ def sample_batches(data_keys: Array, step0, *, problem: Problem, steps: int, dty
         kx, ky = jax.random.split(jax.random.fold_in(key, k))
         return jax.random.split(kx, B), ky
 
-    ks = step0 + jnp.arange(steps)
+    step0 = jnp.asarray(step0)
+    ks = step0 + jnp.arange(steps, dtype=step0.dtype)
     wkeys, nkeys = jax.vmap(lambda key: jax.vmap(lambda k: keys_of(key, k))(ks))(data_keys)
     # one flat vmap over all S L B windows compiles much faster than nested ones
     draw = draw_dtype()

@@ -14,6 +14,15 @@ and forward sensitivities (real-time recurrent learning, RTRL)::
 so that ``grad_{theta^i} yhat_k = N^{-beta} phi^i_k`` with
 ``phi^i_k = (S^i_{k+1}, c^i J^{w,i}_{k+1}, c^i J^{b,i}_{k+1})``.
 
+Conventions. Gradients (and hence the NTK and the training updates) are taken with respect to
+the parameters as drawn, ``theta^i = (c^i, w^i, b^i)`` with ``w ~ N(0, s_w^2 I_d)``: this is the
+seed paper's model, the update the network actually makes. A user arriving from neural-tangents'
+``parameterization="ntk"`` (trained standard normals ``omega`` with ``w = s_w omega``) would see
+the ``w``-block of the kernel multiplied by ``s_w^2``; here it is not. ``activation="erf"`` is
+the plain error function ``erf(z)``; ``"erf_unit"`` is ``erf(sqrt(pi) z / 2)`` (slope one at
+zero). The network needs a bounded activation with bounded smooth derivatives (``tanh``,
+``erf``, ``erf_unit``, ``sigmoid``); ``relu`` is refused.
+
 This module holds the *one* definition of that recursion. The online trainer
 (`rnnntk.train`), the empirical NTK (`rnnntk.ntk`) and the limit kernel (`rnnntk.limit`,
 where the "units" are quadrature nodes or Monte Carlo samples of the initial law) all call
@@ -36,6 +45,7 @@ Ergodic Data Sequences", arXiv:2308.14555.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,11 +73,20 @@ class Params(NamedTuple):
 
 @dataclass(frozen=True)
 class Activation:
-    """A smooth bounded activation with its derivative and ``sup |sigma'|``."""
+    """An activation with its derivative and ``sup |sigma'|``.
+
+    ``bounded_smooth`` is True for the bounded activations with bounded smooth derivatives that
+    the diagonal network's kernel limit requires (spec section 2); ``relu`` is not one of them.
+    """
 
     name: str
     fn: Callable[[Array], tuple[Array, Array]]  # z -> (sigma(z), sigma'(z))
     sup_dsigma: float
+    bounded_smooth: bool = True
+
+
+#: ``erf_unit`` is ``erf(ERF_UNIT_SCALE z)``: slope one at zero, like ``tanh``.
+ERF_UNIT_SCALE = math.sqrt(math.pi) / 2.0
 
 
 def _tanh(z):
@@ -76,8 +95,13 @@ def _tanh(z):
 
 
 def _erf(z):
+    # the plain error function, as in jax.scipy.special.erf and neural-tangents' stax.Erf()
+    return erf(z), (2.0 / math.sqrt(math.pi)) * jnp.exp(-(z * z))
+
+
+def _erf_unit(z):
     # sigma(z) = erf(sqrt(pi) z / 2): slope 1 at zero like tanh, values in (-1, 1)
-    k = jnp.sqrt(jnp.pi) / 2
+    k = ERF_UNIT_SCALE
     return erf(k * z), jnp.exp(-((k * z) ** 2))
 
 
@@ -86,15 +110,40 @@ def _sigmoid(z):
     return s, s * (1.0 - s)
 
 
+def _relu(z):
+    return jnp.maximum(z, 0.0), (z > 0).astype(z.dtype)
+
+
+#: Every activation of the project, by name. ``erf`` is the plain error function (sup|sigma'| =
+#: 2/sqrt(pi)); ``erf_unit`` its slope-one rescaling ``erf(sqrt(pi) z / 2)``. Which families
+#: accept which: `get_activation` (the diagonal network: bounded and smooth only; the
+#: actor-critic: also ``relu``), `rnnntk.elman.ELMAN_ACTIVATIONS` (the Elman network).
 ACTIVATIONS: dict[str, Activation] = {
     "tanh": Activation("tanh", _tanh, 1.0),
-    "erf": Activation("erf", _erf, 1.0),
+    "erf": Activation("erf", _erf, 2.0 / math.sqrt(math.pi)),
+    "erf_unit": Activation("erf_unit", _erf_unit, 1.0),
     "sigmoid": Activation("sigmoid", _sigmoid, 0.25),
+    "relu": Activation("relu", _relu, 1.0, bounded_smooth=False),
 }
 
 
-def get_activation(name: str) -> Activation:
-    require(name in ACTIVATIONS, "activation", name, f"one of {sorted(ACTIVATIONS)}")
+def get_activation(name: str, *, allow_relu: bool = False) -> Activation:
+    """The `Activation` called ``name``.
+
+    The diagonal network (the default, ``allow_relu=False``) takes only bounded activations with
+    bounded smooth derivatives: its kernel limit rests on them (spec section 2) and its limit
+    quadrature on their analyticity, so ``relu`` is refused with that reason. The actor-critic's
+    single-hidden-layer networks pass ``allow_relu=True``.
+    """
+    allowed = [k for k, a in ACTIVATIONS.items() if allow_relu or a.bounded_smooth]
+    if name == "relu" and not allow_relu:
+        raise ConfigError(
+            "activation = 'relu' is not allowed for the diagonal network: its kernel limit needs a "
+            "bounded activation with a bounded, smooth derivative (spec section 2), and relu is "
+            f"unbounded with a jump in relu'; expected one of {sorted(allowed)} (relu is available "
+            "in the Elman network and the actor-critic)"
+        )
+    require(name in allowed, "activation", name, f"one of {sorted(allowed)}")
     return ACTIVATIONS[name]
 
 

@@ -152,7 +152,8 @@ def _finite_flags(loss: Array, delta: Params, ys: Array) -> Array:
     params_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in delta]))
     m2 = jnp.mean(ys * ys) if ys.shape[0] else jnp.zeros((), ys.dtype)
     mean_loss = jnp.mean(loss) if loss.shape[0] else jnp.zeros((), loss.dtype)
-    return jnp.stack([first_bad, params_ok, mean_loss, m2]).astype(jnp.float32)
+    # one float32 vector (one transfer); the step index is exact in float32 below 2^24 steps a chunk
+    return jnp.stack([x.astype(jnp.float32) for x in (first_bad, params_ok, mean_loss, m2)])
 
 
 _STATIC = ("est", "act", "unroll")

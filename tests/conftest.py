@@ -8,6 +8,9 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# No implicit dtype promotion (as equinox and diffrax test): mixing float32 with float64, or an
+# integer array with a float array, is an error unless the library casts explicitly.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 # Keep every artefact of the suite (W&B, matplotlib caches, Hydra outputs) out of the checkout
 # and the home directory.

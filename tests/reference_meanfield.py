@@ -12,7 +12,8 @@ import numpy as np
 from scipy.special import erf
 
 PHI = {
-    "erf": (
+    "erf": (erf, lambda z: 2.0 / math.sqrt(math.pi) * np.exp(-z * z)),
+    "erf_unit": (
         lambda z: erf(math.sqrt(math.pi) / 2.0 * z),
         lambda z: np.exp(-math.pi * z * z / 4.0),
     ),

@@ -7,7 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference_elman import gaussian_expectation, naive_elman_ntk, naive_elman_output, np_activation, psd_min_eig
+from reference_elman import (
+    gaussian_expectation,
+    naive_elman_ntk,
+    naive_elman_output,
+    np_activation,
+    psd_min_eig,
+    reference_limit_ntk,
+)
 from scipy import integrate
 
 import rnnntk
@@ -20,7 +27,10 @@ from rnnntk.elman_limit import (
 )
 
 V = dict(var_w=1.0, var_u=1.0, var_b=0.1, var_v=1.0)
+# variances away from one, so that a block that misses (or doubles) its variance shows
+VV = dict(var_w=0.7, var_u=2.0, var_b=0.2, var_v=1.5)
 ACTS = ("erf", "relu", "tanh")
+LIMIT_PARAMS = ("ntk", "ntk_as_drawn")
 POOLS = ("last", "mean")
 
 
@@ -52,28 +62,49 @@ def test_init_shapes_variances_and_param():
     assert abs(float(jnp.var(p.U)) / 0.5 - 1.0) < 0.2  # 1024 draws: 4.5 standard errors of 4.4%
     p0 = rnnntk.elman_init(jax.random.key(0), 7, 2, var_w=0.0, var_u=1.0, var_b=0.0, var_v=1.0)
     assert float(jnp.abs(p0.W).max()) == 0.0 and float(jnp.abs(p0.b).max()) == 0.0
+    # param="ntk" keeps the variances that scale the kernel's blocks, exactly as given
+    assert rnnntk.elman_init(jax.random.key(0), 4, 2, **VV).variances == (0.7, 2.0, 0.2, 1.5)
+    assert p.variances is None
+    assert rnnntk.elman_init(jax.random.key(0), 4, 2, **VV, param="ntk_as_drawn").variances is None
 
 
 NAIVE_CASES = [  # every parameterisation, pooling and activation
     ("ntk", "last", "erf"),
+    ("ntk_as_drawn", "mean", "erf_unit"),
     ("mean_field", "mean", "erf"),
     ("ntk", "mean", "relu"),
     ("mean_field", "last", "relu"),
     ("ntk", "last", "tanh"),
+    ("ntk_as_drawn", "last", "relu"),
 ]
 
 
 @pytest.mark.parametrize("param,pool,act", NAIVE_CASES)
 def test_forward_and_empirical_ntk_match_naive_jacrev(small, param, pool, act):
     xs = small
-    p = rnnntk.elman_init(jax.random.key(5), 7, 2, **V, param=param)
+    p = rnnntk.elman_init(jax.random.key(5), 7, 2, **VV, param=param)
     f = rnnntk.elman_apply(p, xs, pool=pool, activation=act)
     f_ref = jnp.stack([naive_elman_output(p.W, p.U, p.b, p.v, x, pool=pool, activation=act, param=param) for x in xs])
     np.testing.assert_allclose(f, f_ref, rtol=1e-12, atol=1e-14)
     K = rnnntk.elman_empirical_ntk(p, xs, pool=pool, activation=act)
-    K_ref = naive_elman_ntk(p.W, p.U, p.b, p.v, xs, pool=pool, activation=act, param=param)
+    variances = tuple(VV[k] for k in ("var_w", "var_u", "var_b", "var_v"))
+    K_ref = naive_elman_ntk(p.W, p.U, p.b, p.v, xs, pool=pool, activation=act, param=param, variances=variances)
     # same sums in a different order: float64 rounding only
     assert rel(K, K_ref) < 1e-12
+
+
+def test_ntk_blocks_carry_their_variances(small):
+    """``param="ntk"`` differs from ``"ntk_as_drawn"`` exactly by the variance of each block: with
+    only one nonzero-variance block changed at a time the two kernels differ by that factor."""
+    p = rnnntk.elman_init(jax.random.key(5), 9, 2, **VV, param="ntk")
+    q = rnnntk.ElmanParams(p.W, p.U, p.b, p.v, param="ntk_as_drawn")
+    K, Kd = (np.asarray(rnnntk.elman_empirical_ntk(r, small, pool="mean")) for r in (p, q))
+    assert rel(K, Kd) > 0.1  # they differ visibly
+    for i, name in enumerate(("var_w", "var_u", "var_b", "var_v")):
+        scaled = tuple(2.0 * x if j == i else x for j, x in enumerate(p.variances))
+        K2 = np.asarray(rnnntk.elman_empirical_ntk(rnnntk.ElmanParams(p.W, p.U, p.b, p.v, "ntk", scaled), small))
+        K1 = np.asarray(rnnntk.elman_empirical_ntk(p, small))
+        assert rel(K2, K1) > 1e-3, name  # every block enters the kernel
 
 
 def test_mean_field_scaling(small):
@@ -207,26 +238,62 @@ def test_kernels_symmetric_psd(xs, pool, act):
     assert psd_min_eig(Kn) > -1e-13
 
 
-def test_single_step_is_the_one_hidden_layer_ntk():
-    """T = 1: ``Theta = var_v E[phi'phi'] (x.x'/d + 1) + E[phi phi]`` with ``Sigma = var_u x.x'/d + var_b``."""
+def _one_layer_expectations(act, S):
+    """``(E[phi(u) phi(u')], E[phi'(u) phi'(u')])`` for the covariance matrix ``S`` of a one-hidden-
+    layer network, from the literature's closed forms: the arcsine kernel of the plain erf
+    (Williams 1997) and the arc-cosine kernels of orders 1 and 0 for relu (Cho and Saul 2009)."""
+    q = np.diag(S)
+    if act == "erf":
+        dd = np.outer(1.0 + 2.0 * q, 1.0 + 2.0 * q)
+        return 2.0 / np.pi * np.arcsin(2.0 * S / np.sqrt(dd)), 4.0 / np.pi / np.sqrt(dd - 4.0 * S**2)
+    norms = np.sqrt(np.outer(q, q))
+    theta = np.arccos(np.clip(S / norms, -1.0, 1.0))
+    k1 = norms * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2.0 * np.pi)
+    return k1, (np.pi - theta) / (2.0 * np.pi)
+
+
+@pytest.mark.parametrize("act", ["erf", "relu"])
+def test_single_step_is_the_one_hidden_layer_ntk(act):
+    """T = 1: the network is one hidden layer with pre-activation covariance
+    ``Sigma = var_u x.x'/d + var_b``. In the literature's NTK parameterisation
+    ``Theta = var_v (E[phi'phi'] Sigma + E[phi phi])``; with gradients w.r.t. the weights as drawn
+    ``Theta = var_v E[phi'phi'] (x.x'/d + 1) + E[phi phi]``."""
     xs = jax.random.normal(jax.random.key(4), (5, 1, 3))
     X = np.asarray(xs[:, 0] @ xs[:, 0].T) / 3
-    S = V["var_u"] * X + V["var_b"]
-    q = np.diag(S)
-    K, Kd = erf_expectations(jnp.asarray(q[:, None] + 0 * S), jnp.asarray(q[None, :] + 0 * S), jnp.asarray(S))
-    expected = V["var_v"] * np.asarray(Kd) * (X + 1) + np.asarray(K)
+    S = VV["var_u"] * X + VV["var_b"]
+    K, Kd = _one_layer_expectations(act, S)
+    expected = {"ntk": VV["var_v"] * (Kd * S + K), "ntk_as_drawn": VV["var_v"] * Kd * (X + 1) + K}
     for pool in POOLS:
-        np.testing.assert_allclose(rnnntk.elman_limit_ntk(xs, **V, pool=pool), expected, rtol=1e-13)
+        for param in LIMIT_PARAMS:
+            got = rnnntk.elman_limit_ntk(xs, **VV, pool=pool, activation=act, param=param)
+            np.testing.assert_allclose(got, expected[param], rtol=1e-13)
 
 
-def _monte_carlo(xs, n, M, pool, act, seed=100):
+@pytest.mark.parametrize("param", LIMIT_PARAMS)
+@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("act", ["erf", "erf_unit", "relu"])
+def test_limit_matches_the_literature_recursion(xs, act, pool, param):
+    """T = 5: the scan over diagonals of `elman_limit_ntk` against the recursion written pair by
+    pair and step by step (`reference_limit_ntk`, the form of the recurrent-NTK literature and of
+    the Tensor Programs code's ``rnnntk_batch``), with variances away from one. Both evaluate the
+    same closed forms in float64; they differ by rounding only (measured below 1e-14), so 1e-10
+    catches any change of a variance (a 1% change of var_w moves the kernel by about 1e-3)."""
+    got = np.asarray(rnnntk.elman_limit_ntk(xs, **VV, pool=pool, activation=act, param=param))
+    ref = reference_limit_ntk(np.asarray(xs), **VV, pool=pool, activation=act, param=param)
+    assert rel(got, ref) < 1e-10
+    # and the comparison is not blind to the recurrence: var_w 1% off fails it by far
+    off = reference_limit_ntk(np.asarray(xs), **{**VV, "var_w": 0.707}, pool=pool, activation=act, param=param)
+    assert rel(off, ref) > 1e-5
+
+
+def _monte_carlo(xs, n, M, pool, act, var, param, seed=100):
     """``M`` empirical NTKs at width ``n``, the networks drawn with keys split from ``seed``."""
     keys = jax.random.split(jax.random.key(seed), M)
-    init = lambda k: rnnntk.elman_init(k, n, xs.shape[-1], **V)
+    init = lambda k: rnnntk.elman_init(k, n, xs.shape[-1], **var, param=param)
     return np.stack([np.asarray(rnnntk.elman_empirical_ntk(init(k), xs, pool=pool, activation=act)) for k in keys])
 
 
-def _check_against_monte_carlo(xs, n, M, pool, act, wrong):
+def _check_against_monte_carlo(xs, n, M, pool, act, wrong, var=V, param="ntk"):
     """The average of ``M`` empirical NTKs at width ``n`` is ``Theta + O(1/n)`` plus a seed
     fluctuation whose size is estimated from the same seeds (standard error of the mean, entry by
     entry). Bound: ``||mean - Theta||_F <= 4 se + 2/n ||Theta||_F`` with
@@ -234,25 +301,34 @@ def _check_against_monte_carlo(xs, n, M, pool, act, wrong):
     up to the bias, so 4 units is generous; ``2/n`` covers the ``O(1/n)`` bias (measured for
     erf, mean pool: ``0.5/n`` relative at n = 64, below the noise at larger n). Kernels in
     ``wrong`` must fail the same bound: the test can tell them apart."""
-    theta = np.asarray(rnnntk.elman_limit_ntk(xs, **V, pool=pool, activation=act))
-    Ks = _monte_carlo(xs, n, M, pool, act)
+    theta = np.asarray(rnnntk.elman_limit_ntk(xs, **var, pool=pool, activation=act, param=param))
+    Ks = _monte_carlo(xs, n, M, pool, act, var, param)
     mean = Ks.mean(axis=0)
     se = math.sqrt(float(np.sum(Ks.var(axis=0, ddof=1)) / M))
     bound = 4.0 * se + 2.0 / n * np.linalg.norm(theta)
     assert np.linalg.norm(mean - theta) < bound
     for kw in wrong:
-        other = np.asarray(rnnntk.elman_limit_ntk(xs, **{**V, "pool": pool, "activation": act, **kw}))
+        other = np.asarray(rnnntk.elman_limit_ntk(xs, **{**var, "pool": pool, "activation": act, "param": param, **kw}))
         assert np.linalg.norm(mean - other) > bound, kw
     return se / np.linalg.norm(theta)
 
 
-@pytest.mark.parametrize("act,pool", [("erf", "last"), ("erf", "mean"), ("relu", "mean"), ("tanh", "last")])
-def test_limit_matches_monte_carlo_average_of_wide_networks(xs, act, pool):
-    # n = 512, M = 64: relative standard error about 1% (1.7% for relu); a 10% error in var_w
-    # moves the kernel by only 1-4 standard errors, so the default run checks coarser errors
-    # (var_w halved, the other pooling) and the slow test below the fine ones
+@pytest.mark.parametrize(
+    "act,pool,param",
+    [("erf", "last", "ntk"), ("erf", "mean", "ntk_as_drawn"), ("relu", "mean", "ntk"), ("tanh", "last", "ntk")],
+)
+def test_limit_matches_monte_carlo_average_of_wide_networks(xs, act, pool, param):
+    # variances away from one (VV), so that a block missing its variance shows. n = 512, M = 64:
+    # relative standard error about 1% (1.7% for relu); a 10% error in var_w moves the kernel by
+    # only 1-4 standard errors, so the default run checks coarser errors (var_w halved for the last
+    # state, var_u halved for the mean, where halving var_w moves the kernel by less than the bound;
+    # the other pooling; the other gradient convention) and the slow test below the fine ones; the
+    # recursion itself is pinned to 1e-10 by test_limit_matches_the_literature_recursion
     other = "mean" if pool == "last" else "last"
-    rse = _check_against_monte_carlo(xs, 512, 64, pool, act, wrong=[{"var_w": 0.5}, {"pool": other}])
+    other_param = "ntk_as_drawn" if param == "ntk" else "ntk"
+    coarse = {"var_w": VV["var_w"] / 2} if pool == "last" else {"var_u": VV["var_u"] / 2}
+    wrong = [coarse, {"pool": other}, {"param": other_param}]
+    rse = _check_against_monte_carlo(xs, 512, 64, pool, act, wrong=wrong, var=VV, param=param)
     assert rse < 0.02  # the bound is tight enough to mean something
 
 
@@ -305,10 +381,14 @@ def test_bad_options_are_refused():
     xs = np.zeros((2, 3, 2))
     with pytest.raises(rnnntk.ConfigError, match=r"pool = 'max' .*\"last\", \"mean\""):
         rnnntk.elman_empirical_ntk(p, xs, pool="max")
-    with pytest.raises(rnnntk.ConfigError, match=r"activation = 'sigmoid' .*\"erf\", \"tanh\", \"relu\""):
+    with pytest.raises(rnnntk.ConfigError, match=r"activation = 'sigmoid' .*\"erf\", \"erf_unit\", \"tanh\", \"relu\""):
         rnnntk.elman_limit_ntk(xs, **V, activation="sigmoid")
     with pytest.raises(rnnntk.ConfigError, match=r"param = 'muP'"):
         rnnntk.elman_init(jax.random.key(0), 8, 2, **V, param="muP")
+    with pytest.raises(rnnntk.ConfigError, match=r"param = 'mean_field' .*\"ntk\", \"ntk_as_drawn\""):
+        rnnntk.elman_limit_ntk(xs, **V, param="mean_field")
+    with pytest.raises(rnnntk.ConfigError, match=r"params.variances = None .*param = 'ntk'.*ntk_as_drawn"):
+        rnnntk.elman_empirical_ntk(rnnntk.ElmanParams(p.W, p.U, p.b, p.v, param="ntk"), xs)
     with pytest.raises(rnnntk.ConfigError, match=r"var_w = -1.0 .*>= 0"):
         rnnntk.elman_init(jax.random.key(0), 8, 2, **{**V, "var_w": -1.0})
     with pytest.raises(rnnntk.ConfigError, match=r"var_v = nan"):

@@ -210,7 +210,7 @@ def test_chunked_vmapped_training_equals_a_plain_loop_and_train_meanfield(ladder
     assert np.all(np.isfinite(np.asarray(p32.W)))  # the caller's parameters are not donated
     assert q32.W.dtype == jnp.float32 and loss32.dtype == jnp.float32
     for a, b in zip(_leaves(q32), _leaves(q)):
-        assert float(jnp.abs(a - b).max()) < 1e-5 * max(1.0, float(jnp.abs(b).max()))
+        assert float(jnp.abs(a.astype(b.dtype) - b).max()) < 1e-5 * max(1.0, float(jnp.abs(b).max()))
 
 
 def test_embedding_nests_the_widths():

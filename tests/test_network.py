@@ -119,8 +119,35 @@ def test_empirical_ntk_matches_explicit_gradients(setup, grad):
 def test_activations_have_stated_derivative():
     from rnnntk.network import ACTIVATIONS
 
-    z = jnp.linspace(-4, 4, 101)
+    z = jnp.linspace(-4, 4, 100)  # avoids z = 0, where relu has no derivative
     for act in ACTIVATIONS.values():
         s, ds = act.fn(z)
         np.testing.assert_allclose(ds, jax.vmap(jax.grad(lambda t, a=act: a.fn(t)[0]))(z), atol=1e-12)
         assert float(jnp.max(jnp.abs(ds))) <= act.sup_dsigma + 1e-12
+        # and the bound is attained (at 0 for the smooth ones, on z > 0 for relu)
+        at = jnp.asarray([0.0 if act.bounded_smooth else 1.0])
+        assert abs(float(act.fn(at)[1][0]) - act.sup_dsigma) < 1e-15, act.name
+    from jax.scipy.special import erf
+
+    np.testing.assert_array_equal(ACTIVATIONS["erf"].fn(z)[0], erf(z))  # the plain error function
+    np.testing.assert_allclose(ACTIVATIONS["erf_unit"].fn(z)[0], erf(np.sqrt(np.pi) / 2 * z), rtol=1e-15)
+
+
+def test_diagonal_network_refuses_relu_and_bounds_b0_by_the_activation():
+    """relu is refused with the reason (unbounded, non-smooth); the contraction condition uses
+    each activation's own ``sup|sigma'|``: plain erf has ``2 / sqrt(pi)``, so ``b0 = 0.9`` is refused
+    for erf and allowed for erf_unit (slope one)."""
+    from rnnntk.network import check_contraction, get_activation
+
+    params = rnnntk.init_params(jax.random.key(0), 4, 1)
+    for call in (
+        lambda: get_activation("relu"),
+        lambda: rnnntk.init_params(jax.random.key(0), 4, 1, activation="relu"),
+        lambda: rnnntk.predict(params, jnp.zeros((3, 1)), beta=0.5, activation="relu"),
+    ):
+        with pytest.raises(rnnntk.ConfigError, match=r"'relu' is not allowed for the diagonal network: .*bounded"):
+            call()
+    with pytest.raises(rnnntk.ConfigError, match=r"b0 = 0.9 .*b0 < 0.886227 .*activation=erf"):
+        check_contraction(0.9, "erf")
+    assert check_contraction(0.9, "erf_unit") == 0.9
+    assert get_activation("relu", allow_relu=True).name == "relu"

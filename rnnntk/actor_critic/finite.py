@@ -228,7 +228,7 @@ def sample_step(
 
 def init_state(key: Array, nets0: ACNets, mdp: MDP, *, beta, activation: str = "tanh") -> ACState:
     """Zero displacement, ``X_0 ~ nu``, ``A_0 ~ pi_0(. | X_0)``, ``k = 0``; ``nets0`` as `PairNet`."""
-    act = get_activation(activation)
+    act = get_activation(activation, allow_relu=True)
     kx, ka = jax.random.split(key)
     delta = jax.tree.map(jnp.zeros_like, nets0)
     x = jax.random.categorical(kx, jnp.log(mdp.nu)).astype(jnp.int32)
@@ -327,7 +327,7 @@ def train_seeds(
     n_save = check_positive_int(n_save, "n_save")
     hyper = check_hyper(hyper)
     sampling = check_sampling(sampling)
-    act = get_activation(activation)
+    act = get_activation(activation, allow_relu=True)
     T = check_positive(horizon, "horizon")
     every = max(1, round(T * width / n_save))
     keys = jnp.asarray(keys)

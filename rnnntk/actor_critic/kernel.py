@@ -7,15 +7,29 @@ For ``w ~ N(0, s_w^2 I_n)`` and ``c`` independent with ``E c^2 = c2``::
 Both expectations only involve the centred Gaussian pair ``(a, b) = (w.z, w.z')`` with covariance
 ``C = s_w^2 [[z.z, z.z'], [z.z', z'.z']]``.
 
-- ``activation="erf"`` (``sigma(v) = erf(k v)``, ``k = sqrt(pi) / 2``, ``sigma'(v) = exp(-k^2 v^2)``)
-  has a closed form (``method="closed_form"``, exact to rounding)::
+The gradient is taken with respect to the parameters as drawn, ``(c, w)`` with
+``w ~ N(0, s_w^2 I_n)`` (the seed paper's model: the update the networks actually make). In
+neural-tangents' NTK parameterisation (trained ``omega ~ N(0, I)``, ``w = s_w omega``) the second
+term would carry an extra factor ``s_w^2``.
+
+- ``activation="erf"`` (the plain error function, ``sigma(v) = erf(k v)`` with ``k = 1``,
+  ``sigma'(v) = (2 k / sqrt(pi)) exp(-k^2 v^2)``) and ``activation="erf_unit"`` (``k = sqrt(pi) / 2``,
+  slope one at zero) have a closed form (``method="closed_form"``, exact to rounding)::
 
       E[sigma(a) sigma(b)]   = (2 / pi) arcsin( 2 k^2 C_12 / sqrt((1 + 2 k^2 C_11)(1 + 2 k^2 C_22)) )
-      E[sigma'(a) sigma'(b)] = det(I + 2 k^2 C)^{-1/2}
+      E[sigma'(a) sigma'(b)] = (4 k^2 / pi) det(I + 2 k^2 C)^{-1/2}
 
   (Williams 1997, "Computing with infinite networks", for the first; a Gaussian integral for the
   second).
-- Any activation (``method="quadrature"``, the default for ``tanh`` and ``sigmoid``): the
+- ``activation="relu"``: the arc-cosine kernels of orders 1 and 0 (Cho and Saul 2009, "Kernel
+  methods for deep learning"), with ``cos theta = C_12 / sqrt(C_11 C_22)``::
+
+      E[relu(a) relu(b)]     = sqrt(C_11 C_22) (sin theta + (pi - theta) cos theta) / (2 pi)
+      E[relu'(a) relu'(b)]   = (pi - theta) / (2 pi)
+
+  The closed form is the only method for ``relu`` (the trapezoid rule's accuracy below rests on
+  an analytic integrand; relu has a kink).
+- Any smooth activation (``method="quadrature"``, the default for ``tanh`` and ``sigmoid``): the
   product trapezoid rule in standard-normal coordinates ``a = L_11 g_1``,
   ``b = L_21 g_1 + L_22 g_2`` (``L`` the Cholesky factor of ``C``) on ``[-L, L]^2``. The integrand
   is analytic in a strip of half-width ``eta = pi / (2 s_w max|z|)`` (the poles of ``tanh`` at
@@ -36,11 +50,13 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_positive, require
-from ..network import C_SECOND_MOMENT, get_activation
+from ..network import C_SECOND_MOMENT, ERF_UNIT_SCALE, get_activation
 
 Array = jax.Array
 
 DEFAULT_TOL = 1e-13
+#: Activations with a closed-form kernel; ``relu`` has no other method.
+CLOSED_FORMS = ("erf", "erf_unit", "relu")
 
 
 def _pair_covariances(Z: Array, s_w: float):
@@ -49,14 +65,29 @@ def _pair_covariances(Z: Array, s_w: float):
     return jnp.broadcast_to(d[:, None], G.shape), G, jnp.broadcast_to(d[None, :], G.shape), Z @ Z.T
 
 
-def erf_kernel(Z: Array, *, s_w: float, c2: float = 1.0) -> Array:
-    """Closed form of ``K`` for ``sigma(v) = erf(sqrt(pi) v / 2)`` (module docstring)."""
+def erf_kernel(Z: Array, *, s_w: float, c2: float = 1.0, scale: float = 1.0) -> Array:
+    """Closed form of ``K`` for ``sigma(v) = erf(scale v)`` (module docstring): the plain ``erf``
+    by default, ``erf_unit`` with ``scale=ERF_UNIT_SCALE``."""
     C11, C12, C22, ZZ = _pair_covariances(Z, s_w)
-    k2 = math.pi / 4.0
+    k2 = scale * scale
     rho = 2 * k2 * C12 / jnp.sqrt((1 + 2 * k2 * C11) * (1 + 2 * k2 * C22))
     e_ss = (2.0 / math.pi) * jnp.arcsin(jnp.clip(rho, -1.0, 1.0))
     det = (1 + 2 * k2 * C11) * (1 + 2 * k2 * C22) - (2 * k2 * C12) ** 2
-    e_dd = 1.0 / jnp.sqrt(det)
+    e_dd = (4.0 * k2 / math.pi) / jnp.sqrt(det)
+    return e_ss + c2 * ZZ * e_dd
+
+
+def relu_kernel(Z: Array, *, s_w: float, c2: float = 1.0) -> Array:
+    """Closed form of ``K`` for ``sigma = relu``: the arc-cosine kernels (module docstring).
+    A zero feature gives ``E[relu'(a) relu'(b)] = 0`` (``relu'(0) = 0``)."""
+    C11, C12, C22, ZZ = _pair_covariances(Z, s_w)
+    r = jnp.sqrt(C11 * C22)
+    pos = r > 0
+    cos = jnp.clip(jnp.where(pos, C12 / jnp.where(pos, r, 1.0), 0.0), -1.0, 1.0)
+    th = jnp.arccos(cos)
+    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
+    e_ss = r * (sin + (math.pi - th) * cos) / (2.0 * math.pi)
+    e_dd = jnp.where(pos, (math.pi - th) / (2.0 * math.pi), 0.0)
     return e_ss + c2 * ZZ * e_dd
 
 
@@ -79,7 +110,7 @@ def quadrature_kernel(
     tol: float = DEFAULT_TOL,
 ) -> Array:
     """``K`` by the product trapezoid rule over the Gaussian pair ``(w.z, w.z')`` (module docstring)."""
-    act = get_activation(activation)
+    act = get_activation(activation)  # smooth activations only: the rule needs an analytic integrand
     n_auto, L = quadrature_size(Z, s_w=s_w, tol=tol)
     n = n_auto if n_nodes is None else int(n_nodes)
     return _quadrature(Z, s_w, c2, L, n=n, act=act)
@@ -121,28 +152,37 @@ def limit_kernel(
     Arguments:
         Z: features (e.g. `rnnntk.actor_critic.mdp.features`).
         s_w: ``w ~ N(0, s_w^2 I_n)``; c_dist: the law of ``c`` (only ``E c^2`` enters).
-        activation: ``"tanh"``, ``"erf"`` or ``"sigmoid"``.
-        method: ``"auto"`` (closed form for ``erf``, quadrature otherwise), ``"closed_form"``
-            (``erf`` only) or ``"quadrature"``.
+        activation: ``"tanh"``, ``"erf"`` (the plain error function), ``"erf_unit"``
+            (``erf(sqrt(pi) v / 2)``), ``"sigmoid"`` or ``"relu"``.
+        method: ``"auto"`` (closed form for ``erf``, ``erf_unit`` and ``relu``, quadrature
+            otherwise), ``"closed_form"`` (those three only) or ``"quadrature"`` (not ``relu``).
         tol: target accuracy of the quadrature.
 
     Returns:
         ``[P, P]``, symmetric positive semi-definite.
     """
-    get_activation(activation)
+    get_activation(activation, allow_relu=True)
     s_w = check_positive(s_w, "s_w")
     require(c_dist in C_SECOND_MOMENT, "c_dist", c_dist, f"one of {sorted(C_SECOND_MOMENT)}")
     require(method in ("auto", "closed_form", "quadrature"), "method", method, '"auto", "closed_form" or "quadrature"')
     if method == "auto":
-        method = "closed_form" if activation == "erf" else "quadrature"
+        method = "closed_form" if activation in CLOSED_FORMS else "quadrature"
     require(
-        method != "closed_form" or activation == "erf",
+        method != "closed_form" or activation in CLOSED_FORMS,
         "method",
         method,
-        '"quadrature" for this activation (the closed form is for activation="erf")',
+        f'"quadrature" for activation="{activation}" (closed forms exist for activation="erf", "erf_unit", "relu")',
+    )
+    require(
+        method != "quadrature" or activation != "relu",
+        "method",
+        method,
+        '"closed_form" or "auto" for activation="relu" (the quadrature needs a smooth activation)',
     )
     Z = jnp.asarray(Z, jnp.zeros(()).dtype)
     c2 = C_SECOND_MOMENT[c_dist]
     if method == "closed_form":
-        return erf_kernel(Z, s_w=s_w, c2=c2)
+        if activation == "relu":
+            return relu_kernel(Z, s_w=s_w, c2=c2)
+        return erf_kernel(Z, s_w=s_w, c2=c2, scale=1.0 if activation == "erf" else ERF_UNIT_SCALE)
     return quadrature_kernel(Z, s_w=s_w, activation=activation, c2=c2, tol=tol)

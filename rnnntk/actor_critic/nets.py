@@ -15,6 +15,12 @@ The empirical kernel ``K^N(z, z') = N^{2 beta - 1} grad g(z) . grad g(z')``, i.e
     K^N(z, z') = (1/N) sum_i [ sigma(w^i.z) sigma(w^i.z') + (c^i)^2 sigma'(w^i.z) sigma'(w^i.z') z.z' ],
 
 is the Monte Carlo estimate (over units) of the limit kernel in `rnnntk.actor_critic.kernel`.
+
+Conventions. Gradients are taken with respect to the parameters as drawn, ``(c^i, w^i)`` with
+``w ~ N(0, s_w^2 I_n)``: the seed paper's model, the update the networks actually make (in
+neural-tangents' NTK parameterisation, ``w = s_w omega`` with ``omega`` trained, the second term
+would carry a factor ``s_w^2``). ``activation="erf"`` is the plain error function, ``"erf_unit"``
+is ``erf(sqrt(pi) v / 2)``; ``"relu"``, ``"tanh"`` and ``"sigmoid"`` are accepted as well.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._checks import check_positive, check_positive_int, require
-from ..network import C_SECOND_MOMENT, Activation
+from .._checks import ConfigError, check_positive, check_positive_int, require
+from ..network import C_SECOND_MOMENT, Activation, get_activation
 
 Array = jax.Array
 
@@ -78,8 +84,25 @@ def outputs(net: Net, Z: Array, *, beta, act: Activation) -> Array:
     return scale(net.c.shape[0], beta, net.c.dtype) * (s @ net.c)
 
 
-def empirical_kernel(net: Net, Z: Array, *, act: Activation) -> Array:
-    """``K^N [P, P]`` (module docstring) at the parameters ``net`` on features ``Z [P, n]``."""
+def as_activation(activation: str | Activation) -> Activation:
+    """An actor-critic activation: a name (``relu`` allowed) or an `Activation` as it is."""
+    if isinstance(activation, Activation):
+        return activation
+    return get_activation(activation, allow_relu=True)
+
+
+def empirical_kernel(
+    net: Net, Z: Array, *, activation: str | Activation | None = None, act: Activation | None = None
+) -> Array:
+    """``K^N [P, P]`` (module docstring) at the parameters ``net`` on features ``Z [P, n]``.
+
+    ``activation``: a name (``"tanh"``, ``"erf"``, ``"erf_unit"``, ``"sigmoid"``, ``"relu"``) or an
+    `Activation`; ``act`` is the older keyword for an `Activation`. Exactly one must be given (no
+    default: the network and its limit kernel must name the same activation).
+    """
+    if (activation is None) == (act is None):
+        raise ConfigError("empirical_kernel: pass exactly one of activation= (a name such as 'tanh') or act=")
+    act = as_activation(activation if activation is not None else act)
     n = net.c.shape[0]
     s, ds = unit_activations(net.w, Z, act)
     return (s @ s.T + ((ds * (net.c * net.c)[None, :]) @ ds.T) * (Z @ Z.T)) / n
