@@ -40,7 +40,8 @@ def report(res, ctx) -> dict:
             curves = {}
             for i, n in enumerate(s.widths):
                 m = r.loss[i, :, g].mean(axis=0)
-                ax.plot(r.bin_t[i], m, "o-", ms=2.5, lw=1, color=colors[i], label=f"N={n} (online loss, {s.seeds} seeds)")
+                label = f"N={n} (online loss, {s.seeds} seeds)"
+                ax.plot(r.bin_t[i], m, "o-", ms=2.5, lw=1, color=colors[i], label=label)
                 curves[f"N={n}"] = (r.bin_t[i], m)
             ax.plot(r.limit_t, r.limit_loss[ai], "k-", lw=2, label="limit L(t)")
             ax.set_xlabel("training time t = k / N")

@@ -262,7 +262,7 @@ def _check_input_scale(xs: np.ndarray, vw, vu, vb, activation: str, quad: bool, 
     with np.errstate(over="ignore", invalid="ignore"):
         x2 = float(np.max(np.sum(xs * xs, axis=-1)))
         s_max = variance_bound(xs, vw, vu, vb, activation)
-        c = 2.0 * ERF_SCALE**2
+        c = 2.0 * (ERF_UNIT_SCALE**2 if activation == "erf_unit" else 1.0)  # 2 a^2 of the closed form
         product = float(np.square(np.float64(1.0 + c * s_max)))  # products of two variances (inf if too big)
     remedy = "standardise the inputs (or lower var_u)"
     if not (math.isfinite(x2) and x2 < float(fi.max) and math.isfinite(product) and product < float(fi.max) / 16):
@@ -272,7 +272,7 @@ def _check_input_scale(xs: np.ndarray, vw, vu, vb, activation: str, quad: bool, 
             f"{float(fi.max):.3g}); {remedy}"
         )
     err = float(fi.eps) * (1.0 + c * s_max) / 2.0
-    if activation == "erf" and not quad and err > ERF_MAX_ERROR:
+    if activation in ("erf", "erf_unit") and not quad and err > ERF_MAX_ERROR:
         raise ConfigError(
             f"xs holds inputs up to |x| = {math.sqrt(x2):.3g}: the pre-activation variances (up to {s_max:.3g}) "
             f"leave the erf closed form a relative error of about {err:.1g} in {dtype.name} (at most "

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from rnnntk.experiments.loss_curves import mean_abs_gap
+
 from rnnntk import ConfigError, make_dataset
 from rnnntk.cli import compose, run
 from rnnntk.study import _loss_bin, last_loss, loss_bin_count, spec_from_config
