@@ -223,16 +223,7 @@ def aggregate(sweep_dir: str, *, logger: str | None = None, mode: str = "offline
         os.remove(os.path.join(out_dir, "metrics.jsonl"))
         ctx._seen = set()
     try:
-        results = dict(report(res, ctx))
-        results["summary"] = ctx.summaries
-        results["provenance"] = prov
-        for lg in loggers:
-            if getattr(lg, "identity", None):
-                results["wandb"] = lg.identity | {"mode": lg.mode}
-        path = ctx.save_results(results)
-        for lg in loggers:
-            if hasattr(lg, "log_artifact"):
-                lg.log_artifact([path, p])
+        path, results = ctx.save_run(report(res, ctx), prov, (p,))
     finally:
         ctx.finish()
     print(f"aggregated {len(jobs)} jobs of {sweep_dir}: {path}", flush=True)

@@ -265,16 +265,7 @@ def run(cfg) -> dict:
     if resuming:
         print(f"resuming the run in {out_dir} (resume=false starts afresh)", file=sys.stderr, flush=True)
     try:
-        results = dict(module.run(cfg, ctx))
-        results["summary"] = ctx.summaries
-        results["provenance"] = prov
-        for lg in loggers:
-            if getattr(lg, "identity", None):
-                results["wandb"] = lg.identity | {"mode": lg.mode}
-        path = ctx.save_results(results)
-        for lg in loggers:
-            if hasattr(lg, "log_artifact"):
-                lg.log_artifact([path, p])
+        path, results = ctx.save_run(module.run(cfg, ctx), prov, (p,))
     finally:
         ctx.finish()
     if ctx.reused:

@@ -136,7 +136,14 @@ def validate(cfg) -> None:
 
     if "model" in reads:
         m = cfg.model
-        require(str(m.activation) in ACTIVATIONS, "model.activation", m.activation, f"one of {sorted(ACTIVATIONS)}")
+        diagonal = sorted(k for k, a in ACTIVATIONS.items() if a.bounded_smooth)  # no relu: see get_activation
+        require(
+            str(m.activation) in diagonal,
+            "model.activation",
+            m.activation,
+            f"one of {diagonal} (the diagonal network's kernel limit needs a bounded activation with a bounded, "
+            "smooth derivative; relu is available in the Elman network and the actor-critic)",
+        )
         act = ACTIVATIONS[str(m.activation)]
         b0 = check_positive(m.b0, "model.b0")
         require(

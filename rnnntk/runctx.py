@@ -223,6 +223,22 @@ class RunContext:
         os.replace(tmp, p)
         return p
 
+    def save_run(self, results: dict, provenance: dict, files: tuple[str, ...] = ()) -> tuple[str, dict]:
+        """``results.json`` of a finished run: the experiment's ``results`` with the summary keys,
+        the provenance record and the W&B identity; logged with ``files`` as a W&B artifact.
+        Returns its path and the results as saved."""
+        results = dict(results)
+        results["summary"] = self.summaries
+        results["provenance"] = provenance
+        for lg in self.loggers:
+            if getattr(lg, "identity", None):
+                results["wandb"] = lg.identity | {"mode": lg.mode}
+        path = self.save_results(results)
+        for lg in self.loggers:
+            if hasattr(lg, "log_artifact"):
+                lg.log_artifact([path, *files])
+        return path, results
+
     def finish(self) -> None:
         for lg in self.loggers:
             lg.finish()

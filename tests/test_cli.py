@@ -100,7 +100,7 @@ def test_scale_preset_under_command_line_overrides(tmp_path):
     [
         ("training.beta=1.5", r"training.beta = 1.5 .* \[1/2, 1\]"),
         ("model.b0=1.2", r"model.b0 = 1.2 .* b0 \* sup\|sigma'\| < 1"),
-        ("model.activation=relu", r"model.activation = 'relu' .*\['erf', 'sigmoid', 'tanh'\]"),
+        ("model.activation=relu", r"model.activation = 'relu' .*\['erf', 'erf_unit', 'sigmoid', 'tanh'\] .*bounded"),
         ("training.grad=adam", r"training.grad = 'adam' .*\"rtrl\", \"tbptt:<tau>\""),
         ("sweep.widths=[0,8]", r"sweep.widths = 0"),
         ("data=npz", r"data.path is required with data=npz"),
