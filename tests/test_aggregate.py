@@ -1,7 +1,6 @@
 """Fan-out and fan-in: a study split over the jobs of a multirun, joined by rnnntk-aggregate."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from subprocess_env import offline_env
 
 from rnnntk import ConfigError, RunError
 from rnnntk.aggregate import aggregate, load_jobs
@@ -16,16 +16,6 @@ from rnnntk.cli import compose, run
 from rnnntk.study import join_studies, spec_from_config
 
 QUIET = ["logger=none", "progress=false"]
-
-
-def _env(tmp):
-    return dict(
-        os.environ,
-        WANDB_MODE="offline",
-        WANDB_DIR=str(tmp),
-        MPLCONFIGDIR=str(tmp / "mpl"),
-        MPLBACKEND="Agg",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +36,7 @@ def split_sweep(tmp_path_factory):
             f"hydra.sweep.dir={sweep}",
         ],
         cwd=tmp,
-        env=_env(tmp),
+        env=offline_env(tmp),
         capture_output=True,
         text=True,
         timeout=900,
@@ -98,7 +88,7 @@ def test_a_missing_or_failed_job_is_named(split_sweep, tmp_path):
     # the console script says the same in one line, exit 1
     out = subprocess.run(
         [sys.executable, "-m", "rnnntk.aggregate", str(broken), "--logger", "none"],
-        env=_env(tmp_path),
+        env=offline_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=300,

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from subprocess_env import offline_env
 
 from rnnntk import ConfigError
 from rnnntk.cli import compose, run
@@ -17,23 +18,9 @@ from rnnntk.config import list_experiments
 QUIET = ["logger=none", "progress=false"]
 
 
-def _env(tmp_path):
-    env = dict(os.environ)
-    env.update(
-        WANDB_MODE="offline",
-        WANDB_DIR=str(tmp_path),
-        MPLCONFIGDIR=str(tmp_path / "mpl"),
-        MPLBACKEND="Agg",
-        WANDB_CACHE_DIR=str(tmp_path / "wc"),
-        WANDB_CONFIG_DIR=str(tmp_path / "wcfg"),
-        WANDB_DATA_DIR=str(tmp_path / "wd"),
-    )
-    return env
-
-
 def _cli(tmp_path, *args, timeout=600):
     cmd = [sys.executable, "-m", "rnnntk.cli", *args]
-    out = subprocess.run(cmd, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(cmd, cwd=tmp_path, env=offline_env(tmp_path), capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
 
@@ -230,7 +217,8 @@ def test_logger_none_does_not_import_wandb(tmp_path):
         f"run(compose(args, out_dir={str(tmp_path)!r}))\n"
         "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, "-c", code]
+    out = subprocess.run(cmd, env=offline_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
 
 

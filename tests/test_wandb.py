@@ -8,24 +8,10 @@ import sys
 import time
 
 import pytest
+from subprocess_env import offline_env
 
 from rnnntk import RunError
 from rnnntk.cli import compose, run
-
-
-def _env(tmp, **extra):
-    env = dict(
-        os.environ,
-        WANDB_MODE="offline",
-        WANDB_DIR=str(tmp),
-        MPLCONFIGDIR=str(tmp / "mpl"),
-        MPLBACKEND="Agg",
-        WANDB_CACHE_DIR=str(tmp / "wc"),
-        WANDB_CONFIG_DIR=str(tmp / "wcfg"),
-        WANDB_DATA_DIR=str(tmp / "wd"),
-    )
-    env.update(extra)
-    return env
 
 
 def _run_file(run_dir):
@@ -70,7 +56,7 @@ def test_sweep_runs_share_a_group_and_are_named_by_their_overrides(tmp_path):
             f"hydra.sweep.dir={sweep}",
         ],
         cwd=tmp_path,
-        env=_env(tmp_path),
+        env=offline_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=900,
@@ -153,7 +139,7 @@ def test_online_without_key_or_network_falls_back_to_offline_quickly(tmp_path, m
 
 
 def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
-    env = _env(tmp_path, HOME=str(tmp_path))
+    env = offline_env(tmp_path, HOME=str(tmp_path))
     env.pop("WANDB_API_KEY", None)
     env.pop("WANDB_MODE", None)
     out = subprocess.run(

@@ -1,0 +1,19 @@
+"""The environment of a test's ``rnnntk`` subprocess: W&B offline, every cache and artefact in ``tmp``."""
+
+import os
+
+
+def offline_env(tmp, **extra) -> dict[str, str]:
+    """``os.environ`` with W&B offline and its directories and matplotlib's under ``tmp``."""
+    env = dict(
+        os.environ,
+        WANDB_MODE="offline",
+        WANDB_DIR=str(tmp),
+        MPLCONFIGDIR=str(tmp / "mpl"),
+        MPLBACKEND="Agg",
+        WANDB_CACHE_DIR=str(tmp / "wc"),
+        WANDB_CONFIG_DIR=str(tmp / "wcfg"),
+        WANDB_DATA_DIR=str(tmp / "wd"),
+    )
+    env.update(extra)
+    return env
