@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnntk.metrics import fit_loglog, heuristic_rate
+from rnnntk.metrics import fit_above_floor, fit_loglog, heuristic_rate
 
 
 def grid_label(alpha: float, beta: float, alphas: list[float]) -> str:
@@ -27,6 +27,11 @@ def convergence_rows(res) -> tuple[list[str], list[list]]:
 def final_slopes(res, ctx=None) -> list[dict]:
     """Fitted log-log slopes of D_N(T) per (estimator, grid point), with 95% intervals.
 
+    ``slope``, ``lo``, ``hi`` fit every width (`fit_loglog`); ``above_floor`` is the fit over the
+    widths whose D_N stands above twice the limit's floor, the floor subtracted in quadrature
+    (`rnnntk.metrics.fit_above_floor`), with ``resolved = False`` and a reason when the data
+    cannot resolve a rate.
+
     With ``ctx``: each slope is logged, and the run's summary gets ``slope/<grad>/<point>``,
     ``slope_lo/...``, ``slope_hi/...`` and ``floor/...``; a run with one estimator and one grid point
     also gets the common keys ``slope``, ``slope_lo``, ``slope_hi`` and ``floor`` (a dashboard
@@ -47,6 +52,12 @@ def final_slopes(res, ctx=None) -> list[dict]:
             }
             if fit is not None:
                 row.update(slope=fit.slope, lo=fit.lo, hi=fit.hi)
+                if np.isfinite(row["floor"]) and row["floor"] > 0:  # the fit that does not mistake the floor
+                    ff = fit_above_floor(s.widths, D, row["floor"])
+                    row["above_floor"] = {
+                        "slope": ff.slope, "lo": ff.lo, "hi": ff.hi, "widths": list(ff.widths),
+                        "resolved": ff.resolved, "reason": ff.reason, "label": ff.label(),
+                    }  # fmt: skip
             out.append(row)
             if ctx is not None and fit is not None:
                 ctx.log({f"slope/{grad}/{grid_label(a, b, s.alphas)}": fit.slope})

@@ -35,7 +35,18 @@ def report(res, ctx) -> dict:
         b = np.array([r["beta"] for r in rows])
         sl = np.array([r["slope"] for r in rows])
         err = np.array([[r["slope"] - r["lo"] for r in rows], [r["hi"] - r["slope"] for r in rows]])
-        ax.errorbar(b, sl, yerr=err, fmt="o", capsize=3, label=f"fitted slope, 95% CI ({grad})")
+        ax.errorbar(b, sl, yerr=err, fmt="o", capsize=3, label=f"fitted slope, all widths, 95% CI ({grad})")
+        fl = [r for r in rows if r.get("above_floor", {}).get("resolved")]
+        if fl:  # the rate of the widths above twice the floor; unresolved points are left out (and said)
+            fb = np.array([r["beta"] for r in fl]) + 0.006
+            fs = np.array([r["above_floor"]["slope"] for r in fl])
+            fe = np.array([[r["above_floor"]["slope"] - r["above_floor"]["lo"] for r in fl],
+                           [r["above_floor"]["hi"] - r["above_floor"]["slope"] for r in fl]])  # fmt: skip
+            ax.errorbar(fb, fs, yerr=fe, fmt="s", mfc="none", capsize=3,
+                        label=f"widths above 2 x floor, floor subtracted ({grad})")  # fmt: skip
+        unresolved = [f"{r['beta']:g}" for r in rows if "above_floor" in r and not r["above_floor"]["resolved"]]
+        if unresolved:
+            ax.plot([], [], " ", label=f"above the floor, rate unresolved at beta = {', '.join(unresolved)} ({grad})")
     bb = np.linspace(0.5, 1.0, 201)
     ax.plot(bb, [heuristic_rate(x) for x in bb], "k--", label=r"heuristic $-\min(\beta-1/2,\ 1-\beta)$")
     ax.set_xlabel(r"$\beta$")
@@ -49,5 +60,6 @@ def report(res, ctx) -> dict:
             print(
                 f"beta={r['beta']:.3g}: slope {r['slope']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}], "
                 f"heuristic {r['heuristic']:+.3f}"
+                + (f"; above 2 x floor: {r['above_floor']['label']}" if "above_floor" in r else "")
             )
     return {"slopes": slopes, "study": res.to_json()}

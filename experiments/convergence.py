@@ -36,6 +36,7 @@ def report(res, ctx) -> dict:
     if len(s.widths) < MIN_WIDTHS:
         print(f"one part of a split study (widths {s.widths}): join the sweep with rnnntk-aggregate <sweep dir>")
         return {"slopes": final_slopes(res), "study": res.to_json(), "partial": True}
+    slopes = final_slopes(res, ctx)
     for grad, r in res.per_grad.items():
         fig, ax = new_figure(7.2, 5.0)
         for g, (a, b) in enumerate(s.grid):
@@ -48,16 +49,20 @@ def report(res, ctx) -> dict:
                 reference=heuristic_rate(b),
                 floor=floor if np.isfinite(floor) else None,
             )
+            row = next(x for x in slopes if x["grad"] == grad and (x["alpha"], x["beta"]) == (a, b))
+            if "above_floor" in row:  # legend line: the rate of the widths above the floor, or why none
+                above = row["above_floor"]["label"]
+                ax.plot([], [], " ", label=f"{grid_label(a, b, s.alphas)}, above 2 x floor: {above}")
         ax.set_ylabel(r"$D_N(T)$ = rms$_\pi$ |network - limit|")
         ax.set_title(f"finite RNN vs kernel limit at T={s.T:g} ({grad}, P={s.P}, {s.seeds} seeds)")
         ax.legend(fontsize=7)
         ctx.figure(fig, f"convergence_{grad.replace(':', '')}")
-    slopes = final_slopes(res, ctx)
     for row in slopes:
         if "slope" in row:
+            above = f"; above 2 x floor: {row['above_floor']['label']}" if "above_floor" in row else ""
             print(
                 f"{row['grad']:>8} beta={row['beta']:.3g}: slope {row['slope']:+.3f} "
                 f"[{row['lo']:+.3f}, {row['hi']:+.3f}], heuristic {row['heuristic']:+.3f}, "
-                f"floor {row['floor']:.3g}"
+                f"floor {row['floor']:.3g}{above}"
             )
     return {"slopes": slopes, "study": res.to_json()}

@@ -78,3 +78,25 @@ def test_bad_shapes_raise():
         fit_above_floor(WIDTHS, np.ones(3), FLOOR)
     with pytest.raises(ValueError):
         fit_above_floor(WIDTHS, np.ones(6), -1.0)
+
+
+def test_final_slopes_report_the_fit_above_the_floor():
+    """The convergence and beta_phase rows carry `fit_above_floor` next to the plain fit."""
+    from types import SimpleNamespace
+
+    from rnnntk.experiments._common import final_slopes
+
+    widths = [100, 400, 1600, 6400, 25600]
+    rng = np.random.default_rng(5)
+    floor = 0.01
+    D = np.sqrt((0.5 * np.asarray(widths, float) ** -0.25) ** 2 + floor**2) * np.exp(0.03 * rng.standard_normal((6, 5)))
+    spec = SimpleNamespace(widths=widths, grid=[(5.0, 0.75), (5.0, 0.9)], alphas=[5.0])
+    flat = np.full((6, 5), 0.0101)  # on the floor at every width: no rate to resolve
+    Dall = np.stack([D.T, flat.T], axis=2)[..., None]  # [W, S, G, C + 1]
+    res = SimpleNamespace(spec=spec, per_grad={"rtrl": SimpleNamespace(D=Dall, floor=np.array([[floor]]))})
+    rows = final_slopes(res)
+    ref = fit_above_floor(widths, D, floor)
+    assert rows[0]["above_floor"]["slope"] == ref.slope and rows[0]["above_floor"]["resolved"] == ref.resolved
+    assert rows[0]["above_floor"]["widths"] == list(ref.widths)
+    assert rows[0]["slope"] == fit_loglog(widths, D).slope  # the plain fit stays in slope/lo/hi
+    assert rows[1]["above_floor"]["resolved"] is False and "unresolved" in rows[1]["above_floor"]["label"]
