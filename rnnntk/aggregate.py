@@ -267,14 +267,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--logger", choices=("wandb", "none"), default=None, help="default: the jobs' logger")
     ap.add_argument("--mode", choices=("offline", "online", "online_strict"), default="offline", help="W&B mode")
     args = ap.parse_args(argv)
-    try:
+    from .cli import exit_on_user_error
+
+    with exit_on_user_error():
         aggregate(args.sweep_dir, logger=args.logger, mode=args.mode)
-    except ConfigError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ directory and the loggers, calls ``rnnntk.experiments.<name>.run(cfg, ctx)`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -339,18 +340,20 @@ def main() -> None:
     def _app(cfg) -> None:
         from hydra.core.hydra_config import HydraConfig
 
-        try:
+        with exit_on_user_error():  # inside the job: before Hydra's own error report
             run(record_overrides(cfg, HydraConfig.get().overrides.task, _recompose_in_app))
-        except ConfigError as e:
-            print(f"configuration error: {e}", file=sys.stderr)
-            sys.exit(2)
-        except RunError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(1)
 
-    try:
+    with exit_on_user_error():  # raised while Hydra composes or calls back (e.g. the aggregation)
         _app()
-    except ConfigError as e:  # raised while Hydra composes or calls back (e.g. the aggregation)
+
+
+@contextlib.contextmanager
+def exit_on_user_error():
+    """A user's error ends the command with one line and no traceback: `ConfigError` exits 2,
+    `RunError` exits 1 (shared by ``rnnntk`` and ``rnnntk-aggregate``)."""
+    try:
+        yield
+    except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         sys.exit(2)
     except RunError as e:
