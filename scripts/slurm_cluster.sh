@@ -122,6 +122,13 @@ stop() {
         pid=$(cat "$f")
         kill "$pid" 2>/dev/null || true
     done
+    # wait (at most 30 s) until the daemons have exited: a start right after a stop must not find
+    # a slurmctld that is still saving its state and take it for a running one
+    local i
+    for i in $(seq 30); do
+        pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || pgrep -x munged >/dev/null || break
+        sleep 1
+    done
     echo "slurm_cluster: stopped"
 }
 
