@@ -86,6 +86,7 @@ import numpy as np
 
 from ._checks import ConfigError, check_positive_int, require
 from .elman import POOLS, check_choice, check_sequences, check_variance, get_elman_activation
+from .gaussian import erf_expectations, relu_expectations
 from .network import ERF_UNIT_SCALE
 
 Array = jax.Array
@@ -98,28 +99,6 @@ MAX_AUTO_NODES = 1024
 
 
 # --------------------------------------------------------------------------- Gaussian expectations
-
-
-def erf_expectations(s11, s22, s12, *, scale: float = 1.0):
-    """``(E[phi(u) phi(u')], E[phi'(u) phi'(u')])`` for ``phi(z) = erf(scale z)``: the plain ``erf``
-    by default, ``erf_unit`` with ``scale=ERF_UNIT_SCALE``."""
-    c = 2.0 * scale**2
-    d11, d22 = 1.0 + c * s11, 1.0 + c * s22
-    K = (2.0 / jnp.pi) * jnp.arcsin(jnp.clip(c * s12 / jnp.sqrt(d11 * d22), -1.0, 1.0))
-    Kd = (2.0 * c / jnp.pi) / jnp.sqrt(d11 * d22 - (c * s12) ** 2)
-    return K, Kd
-
-
-def relu_expectations(s11, s22, s12):
-    """Arc-cosine kernels of degree 1 and 0 (``relu'(0) = 0``: a zero variance gives ``K' = 0``)."""
-    r = jnp.sqrt(s11 * s22)
-    pos = r > 0
-    cos = jnp.clip(jnp.where(pos, s12 / jnp.where(pos, r, 1.0), 0.0), -1.0, 1.0)
-    th = jnp.arccos(cos)
-    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
-    K = r * (sin + (jnp.pi - th) * cos) / (2.0 * jnp.pi)
-    Kd = jnp.where(pos, (jnp.pi - th) / (2.0 * jnp.pi), 0.0)
-    return K, Kd
 
 
 @functools.lru_cache(maxsize=32)

@@ -50,6 +50,7 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_positive, require
+from ..gaussian import erf_expectations, relu_expectations
 from ..network import C_SECOND_MOMENT, ERF_UNIT_SCALE, get_activation
 
 Array = jax.Array
@@ -69,11 +70,7 @@ def erf_kernel(Z: Array, *, s_w: float, c2: float = 1.0, scale: float = 1.0) -> 
     """Closed form of ``K`` for ``sigma(v) = erf(scale v)`` (module docstring): the plain ``erf``
     by default, ``erf_unit`` with ``scale=ERF_UNIT_SCALE``."""
     C11, C12, C22, ZZ = _pair_covariances(Z, s_w)
-    k2 = scale * scale
-    rho = 2 * k2 * C12 / jnp.sqrt((1 + 2 * k2 * C11) * (1 + 2 * k2 * C22))
-    e_ss = (2.0 / math.pi) * jnp.arcsin(jnp.clip(rho, -1.0, 1.0))
-    det = (1 + 2 * k2 * C11) * (1 + 2 * k2 * C22) - (2 * k2 * C12) ** 2
-    e_dd = (4.0 * k2 / math.pi) / jnp.sqrt(det)
+    e_ss, e_dd = erf_expectations(C11, C22, C12, scale=scale)
     return e_ss + c2 * ZZ * e_dd
 
 
@@ -81,13 +78,7 @@ def relu_kernel(Z: Array, *, s_w: float, c2: float = 1.0) -> Array:
     """Closed form of ``K`` for ``sigma = relu``: the arc-cosine kernels (module docstring).
     A zero feature gives ``E[relu'(a) relu'(b)] = 0`` (``relu'(0) = 0``)."""
     C11, C12, C22, ZZ = _pair_covariances(Z, s_w)
-    r = jnp.sqrt(C11 * C22)
-    pos = r > 0
-    cos = jnp.clip(jnp.where(pos, C12 / jnp.where(pos, r, 1.0), 0.0), -1.0, 1.0)
-    th = jnp.arccos(cos)
-    sin = jnp.sqrt(jnp.maximum(1.0 - cos * cos, 0.0))
-    e_ss = r * (sin + (math.pi - th) * cos) / (2.0 * math.pi)
-    e_dd = jnp.where(pos, (math.pi - th) / (2.0 * math.pi), 0.0)
+    e_ss, e_dd = relu_expectations(C11, C22, C12)
     return e_ss + c2 * ZZ * e_dd
 
 
