@@ -39,6 +39,7 @@ import numpy as np
 
 from rnnntk import actor_critic as ac
 from rnnntk._checks import require
+from rnnntk.config import actor_critic_from_config
 from rnnntk.metrics import fit_loglog, heuristic_rate
 
 FIGURES = ("distance", "value", "policy_gradient", "return")
@@ -62,8 +63,7 @@ def _problem(e):
     )
     mdp = ac.random_mdp(int(e.mdp.seed), int(e.mdp.states), int(e.mdp.actions), gamma=float(e.mdp.gamma),
                         dim=None if e.mdp.get("dim") is None else int(e.mdp.dim))  # fmt: skip
-    net = e.network
-    K = ac.limit_kernel(ac.features(mdp), s_w=float(net.s_w), activation=str(net.activation), c_dist=str(net.c_dist))
+    K = actor_critic_from_config(e.network).limit_kernel(ac.features(mdp))
     return mdp, K
 
 
@@ -81,9 +81,8 @@ def _start(opt, beta) -> str:
 def _train_stage(ctx, name, e, mdp, h, width, keys, horizon, n_save):
     def fn():
         t0 = time.time()
-        tr = ac.train_seeds(keys, width, mdp, h, horizon=horizon, n_save=n_save, sampling=e.sampling,
-                            activation=str(e.network.activation), s_w=float(e.network.s_w),
-                            c_dist=str(e.network.c_dist), dtype=str(e.dtype))  # fmt: skip
+        model = actor_critic_from_config(e.network)  # the same networks as the limit kernel's
+        tr = model.train(keys, width, mdp, h, horizon=horizon, n_save=n_save, sampling=e.sampling, dtype=str(e.dtype))
         return {"t": np.asarray(tr.t, np.float64), "Q": np.asarray(tr.Q, np.float64),
                 "f": np.asarray(tr.f, np.float64), "wall": time.time() - t0}  # fmt: skip
 

@@ -33,12 +33,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_positive_int, require
-from rnnntk.config import as_list, build_data, model_kwargs
+from rnnntk.config import as_list, build_data, limit_options_from_config, model_from_config
 from rnnntk.data import make_dataset
 from rnnntk.divergence import check_values, second_moment
 from rnnntk.ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble, train_chunk
-from rnnntk.limit import limit_predict
-from rnnntk.network import get_activation, parse_grad
+from rnnntk.network import parse_grad
 from rnnntk.plots import convergence_plot
 
 
@@ -76,8 +75,8 @@ def run(cfg, ctx) -> dict:
     jax.config.update("jax_enable_x64", True)  # evaluation and the limit in float64
     ex, tr = cfg.experiment, cfg.training
     source, target, dim = build_data(cfg)
-    mk = model_kwargs(cfg)
-    act = get_activation(mk["activation"])
+    model = model_from_config(cfg)
+    act = model.act
     grad = str(as_list(tr.grad)[0])
     est = parse_grad(grad, allow_bptt=False)
     alpha = float(as_list(tr.alpha)[0])
@@ -115,7 +114,7 @@ def run(cfg, ctx) -> dict:
 
     def train_width(n):
         K, L, bc = plan(n)
-        ens = init_ensemble(ikeys, n, dim, G, grad=grad, dtype=dtype, mesh=mesh, **mk)
+        ens = init_ensemble(ikeys, n, dim, G, grad=grad, dtype=dtype, mesh=mesh, model=model)
         loss0 = test_loss(ens)
         for c in ctx.progress(range(-bc, chunks), total=chunks + bc, desc=f"N={n}"):
             lo = (c + bc) * L
@@ -140,35 +139,25 @@ def run(cfg, ctx) -> dict:
     R = {k: np.stack([w[k] for w in per_width], axis=1) for k in per_width[0]}  # [S, W, G]
     lim = None
     if bool(ex.get("limit_reference", True)):
-        lim = ctx.cached("beta_transition_limit", lambda: _limit_loss(cfg, klim, source, target, dim, mk, xe, ye))
+        lim = ctx.cached("beta_transition_limit", lambda: _limit_loss(cfg, klim, source, target, dim, model, xe, ye))
     return _report(ctx, R, widths, betas, lim, alpha=alpha, T=T, grad=grad, seeds=seeds)
 
 
-def _limit_loss(cfg, key, source, target, dim, mk, xe, ye) -> dict[str, np.ndarray]:
+def _limit_loss(cfg, key, source, target, dim, model, xe, ye) -> dict[str, np.ndarray]:
     """Test loss of the kernel limit ``h_T`` (``beta``-independent) on the evaluation path."""
-    lim = cfg.limit
-    P, lb = int(lim.P), int(lim.burn)
+    P, lb = int(cfg.limit.P), int(cfg.limit.burn)
     xl, yl = make_dataset(key, P + lb, dim=dim, source=source, target=target, dtype=jnp.float64)
-    kw = {"method": str(lim.method)}
-    if lim.get("tol") is not None:
-        kw["tol"] = float(lim.tol)
-    if lim.get("samples") is not None:
-        kw["samples"] = int(lim.samples)
     Qb = int(cfg.experiment.eval_burn)
-    h = limit_predict(
+    h = model.limit_predict(
         xl,
         yl,
         t=np.array([0.0, float(cfg.training.T)]),
         alpha=float(as_list(cfg.training.alpha)[0]),
-        b0=mk["b0"],
-        s_w=mk["s_w"],
         burn=lb,
         grad=str(as_list(cfg.training.grad)[0]),
         xs_eval=xe,
         burn_eval=Qb,
-        c_dist=mk["c_dist"],
-        activation=mk["activation"],
-        **kw,
+        options=limit_options_from_config(cfg),
     )
     return {"loss": 0.5 * np.mean((np.asarray(h) - ye[None, Qb:]) ** 2, axis=-1), "P": np.asarray(P)}
 

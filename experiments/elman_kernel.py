@@ -34,7 +34,7 @@ import numpy as np
 
 import rnnntk
 from rnnntk._checks import ConfigError, check_positive_int, require
-from rnnntk.config import as_list, build_data, model_kwargs
+from rnnntk.config import as_list, build_data, elman_from_config, limit_options_from_config, model_from_config
 from rnnntk.elman import POOLS, check_variance, get_elman_activation
 from rnnntk.metrics import fit_loglog, relative_frobenius
 from rnnntk.plots import convergence_plot
@@ -86,23 +86,20 @@ def run(cfg, ctx) -> dict:
     B, T = int(ex.batch), int(ex.length)
     widths = [int(w) for w in as_list(cfg.sweep.widths)]
     seeds = int(cfg.sweep.seeds)
-    var = {v: float(el[v]) for v in VARIANCES}
-    act = str(el.activation)
     pools = [str(p) for p in as_list(el.pools)]
+    elman = {p: elman_from_config(el, pool=p) for p in pools}  # one model per pool, the same network
     diagonal = bool(ex.diagonal)
-    mk = model_kwargs(cfg)
+    model = model_from_config(cfg)
     path, xs = _sequences(cfg)
     dim = xs.shape[-1]
     burn = T - 1
     ends = np.arange(B) * T  # rows of the diagonal kernel at the ends of the sequences
-    lim_kw = {k: cfg.limit[k] for k in ("method", "tol", "samples") if cfg.limit.get(k) is not None}
+    options = limit_options_from_config(cfg)
 
     def limits():
-        out = {f"elman_{p}": np.asarray(rnnntk.elman_limit_ntk(xs, **var, pool=p, activation=act)) for p in pools}
+        out = {f"elman_{p}": np.asarray(m.limit_kernel(xs)) for p, m in elman.items()}
         if diagonal:
-            K = rnnntk.limit_kernel(
-                path, b0=mk["b0"], s_w=mk["s_w"], burn=burn, c_dist=mk["c_dist"], activation=mk["activation"], **lim_kw
-            )
+            K = model.limit_kernel(path, burn=burn, options=options)
             out["diagonal"] = np.asarray(K)[np.ix_(ends, ends)]
         return out
 
@@ -118,16 +115,14 @@ def run(cfg, ctx) -> dict:
             out = {s: np.zeros(seeds) for s in series}
             for s in range(seeds):
                 key = jax.random.fold_in(jax.random.fold_in(base, n), s)
-                p = rnnntk.elman_init(jax.random.fold_in(key, 1), n, dim, **var, dtype=jnp.float64)
+                p = elman[pools[0]].init(jax.random.fold_in(key, 1), n, dim, dtype=jnp.float64)
                 for pool in pools:
-                    K = rnnntk.elman_empirical_ntk(p, xs, pool=pool, activation=act)
+                    K = elman[pool].empirical_kernel(p, xs)
                     out[f"elman_{pool}"][s] = float(relative_frobenius(K, K_lim[f"elman_{pool}"]))
                 del p
                 if diagonal:
-                    q = rnnntk.init_params(jax.random.fold_in(key, 2), n, dim, dtype=jnp.float64, **mk)
-                    K = np.asarray(rnnntk.empirical_ntk(q, path, burn=burn, activation=mk["activation"]))[
-                        np.ix_(ends, ends)
-                    ]
+                    q = model.init(jax.random.fold_in(key, 2), n, dim, dtype=jnp.float64)
+                    K = np.asarray(model.empirical_kernel(q, path, burn=burn))[np.ix_(ends, ends)]
                     out["diagonal"][s] = float(relative_frobenius(K, K_lim["diagonal"]))
             out["seconds"] = np.asarray(time.time() - t0)
             return out
@@ -148,10 +143,11 @@ def run(cfg, ctx) -> dict:
 
     panels = [[s for s in series if s.startswith("elman")]] + ([["diagonal"]] if diagonal else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.6), sharey=True, squeeze=False)
-    vs = ", ".join(f"{v}={var[v]:g}" for v in VARIANCES)
+    em = elman[pools[0]]
+    vs = ", ".join(f"{v}={getattr(em, v):g}" for v in VARIANCES)
     titles = [
-        f"Elman network, full recurrent matrix\n({act}, {vs})",
-        f"diagonal network ({mk['activation']}, b0={mk['b0']:g}, s_w={mk['s_w']:g})\n"
+        f"Elman network, full recurrent matrix\n({em.activation}, {vs})",
+        f"diagonal network ({model.activation}, b0={model.b0:g}, s_w={model.s_w:g})\n"
         "histories ending with the sequences",
     ]
     labels = {"elman_last": 'pool="last"', "elman_mean": 'pool="mean"', "diagonal": "last step"}

@@ -14,7 +14,7 @@ import numpy as np
 
 import rnnntk
 from rnnntk import provenance
-from rnnntk.config import as_list, build_data, model_kwargs
+from rnnntk.config import as_list, build_data, limit_options_from_config, model_from_config
 from rnnntk.metrics import relative_frobenius
 from rnnntk.plots import convergence_plot, new_figure
 
@@ -28,7 +28,7 @@ def run(cfg, ctx) -> dict:
     jax.config.update("jax_enable_x64", True)
     ex = cfg.experiment
     source, target, dim = build_data(cfg)
-    mk = model_kwargs(cfg)
+    model = model_from_config(cfg)
     P, burn = int(ex.P), int(cfg.limit.burn)
     widths = [int(w) for w in as_list(cfg.sweep.widths)]
     seeds = int(cfg.sweep.seeds)
@@ -36,7 +36,7 @@ def run(cfg, ctx) -> dict:
     xe, _ = rnnntk.make_dataset(
         jax.random.fold_in(base, 0), P + burn, dim=dim, source=source, target=target, dtype=jnp.float64
     )
-    lim_kw = {k: cfg.limit[k] for k in ("method", "tol", "samples") if cfg.limit.get(k) is not None}
+    options = limit_options_from_config(cfg)
     # what each stage depends on: the limit not on the widths or the training, a width not on the others
     settings = provenance.settings(cfg)
     limit_key = provenance.without(settings, "sweep", "training")
@@ -46,20 +46,7 @@ def run(cfg, ctx) -> dict:
     for grad in [str(g) for g in as_list(cfg.training.grad)]:
         K = ctx.cached(
             f"kernel_limit_{grad.replace(':', '')}",
-            lambda grad=grad: {
-                "K": np.asarray(
-                    rnnntk.limit_kernel(
-                        xe,
-                        b0=mk["b0"],
-                        s_w=mk["s_w"],
-                        burn=burn,
-                        grad=grad,
-                        c_dist=mk["c_dist"],
-                        activation=mk["activation"],
-                        **lim_kw,
-                    )
-                )
-            },
+            lambda grad=grad: {"K": np.asarray(model.limit_kernel(xe, burn=burn, grad=grad, options=options))},
             key=limit_key | {"grad": grad},
         )["K"]
         K = jnp.asarray(K)
@@ -69,16 +56,8 @@ def run(cfg, ctx) -> dict:
             def one(n=n, grad=grad, K=K):
                 e = []
                 for s in range(seeds):
-                    p = rnnntk.init_params(
-                        jax.random.fold_in(jax.random.fold_in(base, 2), s), n, dim, dtype=jnp.float64, **mk
-                    )
-                    e.append(
-                        float(
-                            relative_frobenius(
-                                rnnntk.empirical_ntk(p, xe, burn=burn, grad=grad, activation=mk["activation"]), K
-                            )
-                        )
-                    )
+                    p = model.init(jax.random.fold_in(jax.random.fold_in(base, 2), s), n, dim, dtype=jnp.float64)
+                    e.append(float(relative_frobenius(model.empirical_kernel(p, xe, burn=burn, grad=grad), K)))
                 return {"err": np.array(e)}
 
             err[:, j] = ctx.cached(f"kernel_{grad.replace(':', '')}_N{n}", one, key=width_key | {"width": n})["err"]

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import rnnntk
-from rnnntk.config import build_data, model_kwargs
-from rnnntk.network import get_activation, memory_step, sensitivity_step
+from rnnntk.config import build_data, model_from_config
+from rnnntk.network import memory_step, sensitivity_step
 
 
 def _run_from(params, xs, S0, Jb0, act):
@@ -57,10 +57,10 @@ def run(cfg, ctx) -> dict:
     jax.config.update("jax_enable_x64", True)
     ex = cfg.experiment
     source, target, dim = build_data(cfg)
-    mk = model_kwargs(cfg)
-    act = get_activation(mk["activation"])
+    model = model_from_config(cfg)
+    act = model.act
     n, steps, burn, seeds = int(ex.width), int(ex.steps), int(ex.burn), int(cfg.sweep.seeds)
-    rate = mk["b0"] * act.sup_dsigma
+    rate = model.b0 * act.sup_dsigma
     base = jax.random.key(int(cfg.seed))
     worst_S = np.zeros(steps + 1)
     worst_J = np.zeros(steps + 1)
@@ -69,7 +69,7 @@ def run(cfg, ctx) -> dict:
         xs, _ = rnnntk.make_dataset(
             jax.random.fold_in(base, 100 + s), burn + steps, dim=dim, source=source, target=target, dtype=jnp.float64
         )
-        p = rnnntk.init_params(jax.random.fold_in(base, 2 + s), n, dim, dtype=jnp.float64, **mk)
+        p = model.init(jax.random.fold_in(base, 2 + s), n, dim, dtype=jnp.float64)
         wS, wJ, bad = _forgetting(p, xs, rate, burn, act)
         worst_S, worst_J = np.maximum(worst_S, np.asarray(wS)), np.maximum(worst_J, np.asarray(wJ))
         violations += int(bad)

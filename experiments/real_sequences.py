@@ -30,13 +30,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_nonnegative_int, check_positive, check_positive_int, require
-from rnnntk.config import as_list, model_kwargs
+from rnnntk.config import as_list, model_from_config
 from rnnntk.data import build_source
 from rnnntk.divergence import check_values, second_moment
 from rnnntk.ensemble import init_ensemble, predict_ensemble, train_chunk
-from rnnntk.lob import LOB, sample_lob
-from rnnntk.network import get_activation, parse_grad
-from rnnntk.realdata import Real, Split, standardise_split
+from rnnntk.network import parse_grad
+from rnnntk.realdata import Split
 from rnnntk.train import decay_schedule
 
 
@@ -52,16 +51,11 @@ def build_dataset(name: str, options: dict, key) -> Split:
     source = opts.pop("source", None)
     require(source in ("real", "lob"), f"experiment.datasets.{name}.source", source, '"real" or "lob"')
     if source == "real":
-        src = build_source("real", **opts)
-        assert isinstance(src, Real)
-        return src.load()
+        return build_source("real", **opts).forecasting_split(key)
     length = check_positive_int(opts.pop("length", 20000), f"experiment.datasets.{name}.length")
     split = float(opts.pop("split", 0.8))
     require(0.0 < split < 1.0, f"experiment.datasets.{name}.split", split, "a fraction in (0, 1)")
-    src = build_source("lob", **opts)
-    assert isinstance(src, LOB)
-    X, Y = sample_lob(key, src, length, jnp.float64)
-    return standardise_split(np.asarray(X), np.asarray(Y), int(math.floor(split * length)))
+    return build_source("lob", **opts).forecasting_split(key, length=length, split=split)
 
 
 def validate(cfg) -> None:
@@ -113,12 +107,13 @@ def ar_baseline(X, Y, n_train: int, lags: int) -> np.ndarray:
     return A @ coef
 
 
-def _train(ctx, name, grad, X, Y, nt, *, ikeys, width, steps, burn, k0, gamma, alpha, beta, mk, act):
+def _train(ctx, name, grad, X, Y, nt, *, ikeys, width, steps, burn, k0, gamma, alpha, beta, model):
     """Train the seeds of one estimator over the training part repeated; outputs on the whole
     series with frozen parameters, ``[S, K]``."""
     est = parse_grad(grad, allow_bptt=False)
     seeds, d = ikeys.shape[0], X.shape[1]
-    ens = init_ensemble(ikeys, width, d, 1, grad=grad, dtype=jnp.float64, **mk)
+    ens = init_ensemble(ikeys, width, d, 1, grad=grad, dtype=jnp.float64, model=model)
+    act = model.act
     xs = np.broadcast_to(X[:nt], (seeds, nt, d))
     ys = np.broadcast_to(Y[:nt], (seeds, nt))
     passes = max(1, math.ceil(steps / nt))
@@ -140,8 +135,7 @@ def _train(ctx, name, grad, X, Y, nt, *, ikeys, width, steps, burn, k0, gamma, a
 def run(cfg, ctx) -> dict:
     jax.config.update("jax_enable_x64", True)
     ex, tr = cfg.experiment, cfg.training
-    mk = model_kwargs(cfg)
-    act = get_activation(mk["activation"])
+    model = model_from_config(cfg)
     n, steps, burn = int(ex.width), int(ex.steps), int(ex.burn)
     k0, gamma, lags = float(ex.k0), float(ex.gamma), int(ex.ar_lags)
     alpha, beta = float(as_list(tr.alpha)[0]), float(as_list(tr.beta)[0])
@@ -182,8 +176,7 @@ def run(cfg, ctx) -> dict:
                 gamma=gamma,
                 alpha=alpha,
                 beta=beta,
-                mk=mk,
-                act=act,
+                model=model,
             )
             yhat = ctx.cached(f"real_sequences_{name}_{grad.replace(':', '')}", train)["yhat"]  # [S, K]
             net[grad] = {

@@ -52,12 +52,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_positive, check_positive_int, require
-from rnnntk.config import as_list, build_data, model_kwargs
+from rnnntk.config import as_list, build_data, model_from_config
 from rnnntk.data import make_dataset
 from rnnntk.divergence import check_values, second_moment
 from rnnntk.ensemble import init_ensemble, train_chunk
 from rnnntk.metrics import fit_loglog
-from rnnntk.network import get_activation, parse_grad
+from rnnntk.network import parse_grad
 from rnnntk.stationary import stationary_gradient
 from rnnntk.train import decay_schedule
 
@@ -100,8 +100,8 @@ def run(cfg, ctx) -> dict:
     jax.config.update("jax_enable_x64", True)  # fixed width: float64 costs little
     ex = cfg.experiment
     source, target, dim = build_data(cfg)
-    mk = model_kwargs(cfg)
-    act = get_activation(mk["activation"])
+    model = model_from_config(cfg)
+    act = model.act
     n, steps, chunk = int(ex.width), int(ex.steps), int(ex.chunk)
     k0, gamma = float(ex.k0), float(ex.gamma)
     alpha, beta = float(as_list(cfg.training.alpha)[0]), float(as_list(cfg.training.beta)[0])
@@ -121,7 +121,7 @@ def run(cfg, ctx) -> dict:
             partial(make_dataset, length=chunk, dim=dim, source=source, target=target, dtype=jnp.float64),
         )
     )
-    ev = dict(beta=beta, burn=int(ex.eval_burn), batches=int(ex.batches), activation=mk["activation"])
+    ev = dict(beta=beta, burn=int(ex.eval_burn), batches=int(ex.batches), activation=model.activation)
 
     def evaluate(p, grad):
         true = stationary_gradient(p, xe, ye, grad="rtrl", **ev)
@@ -133,7 +133,7 @@ def run(cfg, ctx) -> dict:
 
     def train(grad):
         est = parse_grad(grad, allow_bptt=False)
-        ens = init_ensemble(ikeys, n, dim, 1, grad=grad, dtype=jnp.float64, **mk)
+        ens = init_ensemble(ikeys, n, dim, 1, grad=grad, dtype=jnp.float64, model=model)
         first = evaluate(params_of(ens), grad)
         rows, avg_rows, ks = [first], [first], [0]
         ends = []  # parameters at every chunk end, for the tail (Polyak) averages

@@ -4,7 +4,9 @@ The finite diagonal RNN trained online on an ergodic sequence (`init_params`, `t
 `predict`, `empirical_ntk`) next to its kernel limit (`limit_kernel`, `limit_predict`), as
 specified in the project's model contract (spec sections 1 to 4); the Elman network with a full
 recurrent matrix and its infinite-width NTK (`elman_init`, `elman_empirical_ntk`,
-`elman_limit_ntk`); data sources, chunked training and the stationary-loss gradient.
+`elman_limit_ntk`); one model object per family owning its hyperparameters (`DiagonalRNN`,
+`Elman`, `rnnntk.actor_critic.ActorCriticModel`; the limit's numerical options in `LimitOptions`);
+data sources, chunked training and the stationary-loss gradient.
 The online actor-critic lives in `rnnntk.actor_critic` (it imports diffrax).
 """
 
@@ -17,8 +19,10 @@ from .elman_limit import elman_limit_ntk
 from .limit import kernel_flow, limit_initial_covariance, limit_kernel, limit_loss, limit_predict
 from .lob import LOB
 from .meanfield import train_meanfield
+from .models import DiagonalRNN, Elman, LimitOptions
 from .network import Params, init_params, predict
 from .ntk import empirical_ntk
+from .precision import float64
 from .realdata import Real
 from .stationary import stationary_gradient
 from .train import TrainState, current_params, decay_schedule, init_state, train_online, train_steps
@@ -34,10 +38,13 @@ __all__ = [
     "ConfigError",
     "RunError",
     "Delay",
+    "DiagonalRNN",
+    "Elman",
     "ElmanTeacher",
     "ElmanParams",
     "FiniteState",
     "LOB",
+    "LimitOptions",
     "Logistic",
     "Npz",
     "Params",
@@ -52,6 +59,7 @@ __all__ = [
     "elman_init",
     "elman_limit_ntk",
     "empirical_ntk",
+    "float64",
     "init_params",
     "init_state",
     "kernel_flow",

@@ -52,20 +52,73 @@ def build_data(cfg):
     tname = t.pop("name", None)
     require(tname in TARGETS, "target.name", tname, f"one of {sorted(TARGETS)}")
     target = build_target(tname, **t)
-    if name == "npz":
-        import numpy as np
-
-        X, _ = source.load()
-        dim = int(np.shape(X)[1])
-    elif name in ("real", "lob"):  # the series or the book fixes the input dimension
-        dim = source.dim
+    dim = source.input_dim(dim)  # a file, a series or a book fixes the input dimension
     return source, target, check_positive_int(dim, "data.dim")
 
 
-def model_kwargs(cfg) -> dict[str, Any]:
-    """Keyword arguments of `init_params` from ``cfg.model``."""
+def model_from_config(cfg):
+    """The `rnnntk.models.DiagonalRNN` of ``cfg.model``: the one place a config becomes a model, so the
+    finite networks and the limit of a run read the same hyperparameters."""
+    from .models import DiagonalRNN
+
     m = cfg.model
-    return dict(b0=float(m.b0), s_w=float(m.s_w), c_dist=str(m.c_dist), activation=str(m.activation))
+    return _in_model(
+        lambda: DiagonalRNN(b0=float(m.b0), s_w=float(m.s_w), c_dist=str(m.c_dist), activation=str(m.activation))
+    )
+
+
+def elman_from_config(node, *, pool: str | None = None, group: str = "experiment.elman"):
+    """The `rnnntk.models.Elman` of a config node with ``var_w, var_u, var_b, var_v, activation`` (and
+    ``param``, ``pool`` when given; ``pool`` overrides the node's)."""
+    from .models import Elman
+
+    kw = {v: float(node[v]) for v in ("var_w", "var_u", "var_b", "var_v")} | {"activation": str(node.activation)}
+    if node.get("param") is not None:
+        kw["param"] = str(node.param)
+    if pool is not None or node.get("pool") is not None:
+        kw["pool"] = str(pool if pool is not None else node.pool)
+    return _in_model(lambda: Elman(**kw), group, tuple(kw))
+
+
+def actor_critic_from_config(node, group: str = "experiment.network"):
+    """The `rnnntk.actor_critic.ActorCriticModel` of a config node with ``s_w, c_dist, activation``."""
+    from .actor_critic.model import ActorCriticModel
+
+    return _in_model(
+        lambda: ActorCriticModel(s_w=float(node.s_w), c_dist=str(node.c_dist), activation=str(node.activation)),
+        group,
+        ("s_w", "c_dist", "activation"),
+    )
+
+
+def limit_options_from_config(cfg):
+    """The `rnnntk.models.LimitOptions` of ``cfg.limit`` (method, and tol, samples, n_w, n_b, w_rule
+    when given)."""
+    from .models import LimitOptions
+
+    lim = cfg.limit
+    kw: dict[str, Any] = {"method": str(lim.method)}
+    for k, cast in (("tol", float), ("samples", int), ("n_w", int), ("n_b", int), ("w_rule", str)):
+        if lim.get(k) is not None:
+            kw[k] = cast(lim[k])
+    return LimitOptions(**kw)
+
+
+def _in_model(fn, group: str = "model", fields=("b0", "s_w", "c_dist", "activation")):
+    """Build a model; a library message naming a bare field is re-raised as ``<group>.<field>``."""
+    try:
+        return fn()
+    except ConfigError as e:
+        msg = str(e)
+        for f in fields:
+            if msg.startswith(f + " "):
+                raise ConfigError(f"{group}.{msg}") from None
+        raise
+
+
+def model_kwargs(cfg) -> dict[str, Any]:
+    """Keyword arguments of `init_params` from ``cfg.model`` (those of `model_from_config`)."""
+    return model_from_config(cfg).kwargs()
 
 
 #: the common groups; each experiment lists those it reads in ``experiment.reads``

@@ -51,8 +51,9 @@ from ._checks import (
     check_positive_int,
     require,
 )
-from .lob import LOB, sample_lob
+from .lob import LOB
 from .realdata import Real
+from .sources import Source, Target, unit_projection
 
 Array = jax.Array
 
@@ -61,17 +62,31 @@ Array = jax.Array
 
 
 @dataclass(frozen=True)
-class AR1:
+class AR1(Source):
     """Gaussian AR(1) chain, stationary law ``N(0, I_d)``."""
 
     rho: float = 0.5
+    synthetic = True
 
     def __post_init__(self):
         require(-1.0 < float(self.rho) < 1.0, "data.rho", self.rho, "a number with |rho| < 1")
 
+    def sample(self, key, length, dim, dtype):
+        k0, k1 = jax.random.split(key)
+        x0 = jax.random.normal(k0, (dim,), dtype)
+        eps = jax.random.normal(k1, (length - 1, dim), dtype)
+        a, s = jnp.asarray(self.rho, dtype), jnp.sqrt(jnp.asarray(1.0 - self.rho**2, dtype))
+
+        def ar(x, e):
+            x = a * x + s * e
+            return x, x
+
+        _, rest = jax.lax.scan(ar, x0, eps)
+        return jnp.concatenate([x0[None], rest])
+
 
 @dataclass(frozen=True)
-class FiniteState:
+class FiniteState(Source):
     """A chain on ``states`` points of ``R^d``.
 
     ``transition`` (``[m][m]``, rows summing to 1) and ``embedding`` (``[m][d]``) may be given;
@@ -83,6 +98,7 @@ class FiniteState:
     seed: int = 0
     transition: tuple | None = None
     embedding: tuple | None = None
+    synthetic = True
 
     def __post_init__(self):
         check_positive_int(self.states, "data.states")
@@ -118,16 +134,44 @@ class FiniteState:
         v = np.real(evecs[:, np.argmin(np.abs(evals - 1.0))])
         return P, E, v / v.sum()
 
+    def sample(self, key, length, dim, dtype):
+        k0, k1 = jax.random.split(key)
+        P, E, v = self.matrices(dim)
+        logP = jnp.log(jnp.asarray(P, dtype))
+        s0 = jax.random.choice(k0, self.states, p=jnp.asarray(v, dtype))
+
+        def fs(s, k):
+            s = jax.random.categorical(k, logP[s])
+            return s, s
+
+        _, rest = jax.lax.scan(fs, s0, jax.random.split(k1, length - 1))
+        states = jnp.concatenate([s0[None], rest])
+        return jnp.asarray(E, dtype)[states]
+
 
 @dataclass(frozen=True)
-class Logistic:
+class Logistic(Source):
     """The logistic map ``x -> 4 x (1 - x)`` per coordinate (invariant density
     ``1 / (pi sqrt(x (1 - x)))``), optionally with additive noise and clipping to ``[0, 1]``."""
 
     noise: float = 0.0
+    synthetic = True
 
     def __post_init__(self):
         require(float(self.noise) >= 0.0, "data.noise", self.noise, "a number >= 0")
+
+    def sample(self, key, length, dim, dtype):
+        k0, k1 = jax.random.split(key)
+        u = jax.random.uniform(k0, (dim,), dtype)
+        x0 = jnp.sin(jnp.pi * u / 2) ** 2  # arcsine law
+        eps = self.noise * jax.random.normal(k1, (length - 1, dim), dtype)
+
+        def lg(x, e):
+            x = jnp.clip(4.0 * x * (1.0 - x) + e, 0.0, 1.0)
+            return x, x
+
+        _, rest = jax.lax.scan(lg, x0, eps)
+        return jnp.concatenate([x0[None], rest])
 
 
 #: inputs of a user's file beyond this magnitude are refused unless standardised (`Npz`)
@@ -137,7 +181,7 @@ NPZ_STD_RANGE = (0.1, 10.0)
 
 
 @dataclass(frozen=True)
-class Npz:
+class Npz(Source):
     """A user's sequence: arrays ``x_key`` (``[K, d]``) and ``y_key`` (``[K]``) in an ``.npz`` file.
 
     The model assumes inputs of order one: the memory is ``tanh(w . x + b S)`` with ``w ~ N(0, s_w^2)``,
@@ -155,11 +199,22 @@ class Npz:
     y_key: str = "Y"
     standardise: bool = False  # X <- (X - mean) / std per coordinate
     standardise_y: bool = False  # Y <- (Y - mean) / std
+    own_targets = True
+    one_path = True
 
     def __post_init__(self):
         for f in ("standardise", "standardise_y"):
             v = getattr(self, f)
             require(isinstance(v, (bool, np.bool_)), f"data.{f}", v, "true or false")
+
+    def input_dim(self, dim: int) -> int:
+        return int(np.shape(self.load()[0])[1])
+
+    def dataset(self, key, length, *, dim, target, dtype):
+        X, Y = self.load()
+        if X.shape[0] < length:
+            raise ConfigError(f"data.path = {self.path!r} holds {X.shape[0]} steps but {length} were requested")
+        return jnp.asarray(X[:length], dtype), jnp.asarray(Y[:length], dtype)
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """Read and validate ``(X [K, d], Y [K])`` (standardised if asked; see the class docstring)."""
@@ -267,7 +322,7 @@ def _as_tuple(a):
 
 
 @dataclass(frozen=True)
-class SinLag:
+class SinLag(Target):
     """``Y_k = sin(2 u . X_k) + 0.5 cos(u . X_{k-1}) + noise``, ``u = 1 / sqrt(d)``."""
 
     noise: float = 0.0
@@ -276,9 +331,19 @@ class SinLag:
     def __post_init__(self):
         require(float(self.noise) >= 0.0, "target.noise", self.noise, "a number >= 0")
 
+    def finite_memory(self) -> int:
+        return 2
+
+    def clean(self, xs):
+        p = unit_projection(xs)
+        return jnp.sin(2.0 * p[1:]) + 0.5 * jnp.cos(p[:-1])
+
+    def on_windows(self, windows):
+        return jnp.sin(2.0 * unit_projection(windows[:, -1])) + 0.5 * jnp.cos(unit_projection(windows[:, -2]))
+
 
 @dataclass(frozen=True)
-class Delay:
+class Delay(Target):
     """``Y_k = sin(2 u . X_{k - lag}) + noise``, ``u = 1 / sqrt(d)``: a pure delay line.
 
     With independent inputs (``data.rho = 0``) only the memory can predict ``Y``, and truncated
@@ -292,9 +357,12 @@ class Delay:
         check_positive_int(self.lag, "target.lag")
         require(float(self.noise) >= 0.0, "target.noise", self.noise, "a number >= 0")
 
+    def clean(self, xs):
+        return jnp.sin(2.0 * unit_projection(xs))[: xs.shape[0] - self.lag]
+
 
 @dataclass(frozen=True)
-class Teacher:
+class Teacher(Target):
     """A fixed random network of spec section 2 (``beta = 1/2``) as target, plus noise."""
 
     width: int = 64
@@ -316,9 +384,15 @@ class Teacher:
     def lag(self) -> int:
         return self.burn
 
+    def clean(self, xs):
+        from .network import init_params, predict
+
+        tp = init_params(jax.random.key(self.seed), self.width, xs.shape[1], b0=self.b0, s_w=self.s_w, dtype=xs.dtype)
+        return predict(tp, xs, beta=0.5)[self.lag :]
+
 
 @dataclass(frozen=True)
-class ElmanTeacher:
+class ElmanTeacher(Target):
     """``Y_k = f*(X_{k-m+1}, ..., X_k) + noise``: a fixed random mean-field Elman network.
 
     ``f*`` is `rnnntk.elman.elman_apply` with ``param="mean_field"`` and ``pool="last"`` (width
@@ -352,6 +426,23 @@ class ElmanTeacher:
     def lag(self) -> int:
         return self.memory - 1
 
+    def finite_memory(self) -> int:
+        return self.memory
+
+    def clean(self, xs):
+        K = xs.shape[0] - self.lag  # the window ending at step k + lag, for k = 0..K-1
+        return self.on_windows(jnp.stack([xs[j : j + K] for j in range(self.lag + 1)], axis=1))
+
+    def on_windows(self, windows):
+        from .elman import _apply
+
+        m = self.memory
+        return _apply(self.params(windows.shape[2], windows.dtype), windows[:, windows.shape[1] - m :], "last",
+                      self.activation)  # fmt: skip
+
+    def realised_by_elman(self, *, activation: str, window: int) -> bool:
+        return self.activation == activation and self.memory == window and float(self.noise) == 0.0
+
     def params(self, dim: int, dtype=None):
         """The teacher's `rnnntk.elman.ElmanParams` for input dimension ``dim``: independent
         Gaussian entries drawn in float64 by NumPy from ``seed`` and then cast, so the target is
@@ -373,35 +464,15 @@ def _teacher_arrays(t: ElmanTeacher, dim: int) -> tuple[np.ndarray, ...]:
 
 def target_memory(target) -> int | None:
     """The memory ``m`` of a finite-memory target (``Y_k`` depends on ``X_{k-m+1}..X_k``), or
-    None for a target with infinite memory (`Teacher`)."""
-    if isinstance(target, SinLag):
-        return 2
-    if isinstance(target, ElmanTeacher):
-        return target.memory
-    return None
+    None for a target with infinite memory (`Teacher`): `Target.finite_memory`."""
+    return target.finite_memory()
 
 
 def window_targets(key: Array, windows: Array, target) -> Array:
     """A finite-memory target on windows ``[B, m, d]`` (row ``-1`` is ``X_k``, row ``-j`` is
     ``X_{k-j+1}``), plus noise from ``key``: ``[B]``. ``m`` must be at least the target's memory;
-    `ElmanTeacher` reads the last ``target.memory`` rows from zero state."""
-    m = target_memory(target)
-    if m is None:
-        raise ConfigError(f"{type(target).__name__} has infinite memory: expected SinLag or ElmanTeacher")
-    if windows.shape[1] < m:
-        raise ConfigError(f"windows of length {windows.shape[1]} are shorter than the target's memory m = {m}")
-    if isinstance(target, SinLag):
-        d = windows.shape[2]
-        u = jnp.ones((d,), windows.dtype) / jnp.sqrt(jnp.asarray(d, windows.dtype))
-        y = jnp.sin(2.0 * (windows[:, -1] @ u)) + 0.5 * jnp.cos(windows[:, -2] @ u)
-    else:
-        from .elman import _apply
-
-        tp = target.params(windows.shape[2], windows.dtype)
-        y = _apply(tp, windows[:, windows.shape[1] - m :], "last", target.activation)
-    if target.noise > 0:
-        y = y + target.noise * jax.random.normal(key, y.shape, y.dtype)
-    return y
+    `ElmanTeacher` reads the last ``target.memory`` rows from zero state (`Target.windows`)."""
+    return target.windows(key, windows)
 
 
 SOURCES = {"ar1": AR1, "finite_state": FiniteState, "logistic": Logistic, "npz": Npz, "real": Real, "lob": LOB}
@@ -435,73 +506,19 @@ def _build(cls, prefix, options):
 
 @partial(jax.jit, static_argnames=("source", "length", "dim", "dtype"))
 def sample_path(key: Array, source, length: int, dim: int, dtype=jnp.float32) -> Array:
-    """A stationary path ``[length, dim]`` of a synthetic source (`AR1`, `FiniteState`, `Logistic`)."""
-    k0, k1 = jax.random.split(key)
-    if isinstance(source, AR1):
-        x0 = jax.random.normal(k0, (dim,), dtype)
-        eps = jax.random.normal(k1, (length - 1, dim), dtype)
-        a, s = jnp.asarray(source.rho, dtype), jnp.sqrt(jnp.asarray(1.0 - source.rho**2, dtype))
-
-        def ar(x, e):
-            x = a * x + s * e
-            return x, x
-
-        _, rest = jax.lax.scan(ar, x0, eps)
-        return jnp.concatenate([x0[None], rest])
-    if isinstance(source, FiniteState):
-        P, E, v = source.matrices(dim)
-        logP = jnp.log(jnp.asarray(P, dtype))
-        s0 = jax.random.choice(k0, source.states, p=jnp.asarray(v, dtype))
-
-        def fs(s, k):
-            s = jax.random.categorical(k, logP[s])
-            return s, s
-
-        _, rest = jax.lax.scan(fs, s0, jax.random.split(k1, length - 1))
-        states = jnp.concatenate([s0[None], rest])
-        return jnp.asarray(E, dtype)[states]
-    if isinstance(source, Logistic):
-        u = jax.random.uniform(k0, (dim,), dtype)
-        x0 = jnp.sin(jnp.pi * u / 2) ** 2  # arcsine law
-        eps = source.noise * jax.random.normal(k1, (length - 1, dim), dtype)
-
-        def lg(x, e):
-            x = jnp.clip(4.0 * x * (1.0 - x) + e, 0.0, 1.0)
-            return x, x
-
-        _, rest = jax.lax.scan(lg, x0, eps)
-        return jnp.concatenate([x0[None], rest])
-    raise ConfigError(f"sample_path cannot sample {type(source).__name__}: expected AR1, FiniteState or Logistic")
+    """A stationary path ``[length, dim]`` of a synthetic source (`Source.sample`, jitted)."""
+    if not getattr(source, "synthetic", False):
+        raise ConfigError(f"sample_path cannot sample {type(source).__name__}: expected a synthetic source "
+                          f"(one of {sorted(k for k, c in SOURCES.items() if c.synthetic)})")  # fmt: skip
+    return source.sample(key, length, dim, dtype)
 
 
 def apply_target(key: Array, xs: Array, target) -> Array:
-    """Targets for a path that starts ``target.lag`` steps early: returns ``[len(xs) - lag]``."""
-    lag = target.lag
-    if isinstance(target, SinLag):
-        d = xs.shape[1]
-        u = jnp.ones((d,), xs.dtype) / jnp.sqrt(jnp.asarray(d, xs.dtype))
-        p = xs @ u
-        y = jnp.sin(2.0 * p[lag:]) + 0.5 * jnp.cos(p[lag - 1 : -1] if lag else p)
-    elif isinstance(target, Delay):
-        d = xs.shape[1]
-        u = jnp.ones((d,), xs.dtype) / jnp.sqrt(jnp.asarray(d, xs.dtype))
-        y = jnp.sin(2.0 * (xs @ u))[: xs.shape[0] - lag]
-    elif isinstance(target, Teacher):
-        from .network import init_params, predict
-
-        tp = init_params(
-            jax.random.key(target.seed), target.width, xs.shape[1], b0=target.b0, s_w=target.s_w, dtype=xs.dtype
-        )
-        y = predict(tp, xs, beta=0.5)[lag:]
-    elif isinstance(target, ElmanTeacher):
-        K = xs.shape[0] - lag  # the window ending at step k + lag, for k = 0..K-1
-        windows = jnp.stack([xs[j : j + K] for j in range(lag + 1)], axis=1)
-        return window_targets(key, windows, target)
-    else:
-        raise ConfigError(f"unknown target {target!r}: expected SinLag, Teacher or ElmanTeacher")
-    if target.noise > 0:
-        y = y + target.noise * jax.random.normal(key, y.shape, y.dtype)
-    return y
+    """Targets for a path that starts ``target.lag`` steps early: returns ``[len(xs) - lag]``
+    (`Target.apply`)."""
+    if not isinstance(target, Target):
+        raise ConfigError(f"unknown target {target!r}: expected one of {sorted(TARGETS)} (a rnnntk.data.Target)")
+    return target.apply(key, xs)
 
 
 def make_dataset(
@@ -533,22 +550,8 @@ def make_dataset(
     """
     length = check_positive_int(length, "length")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    if isinstance(source, LOB):
-        return sample_lob(key, source, length, dtype)
-    if isinstance(source, Real):
-        sp = source.load()
-        if sp.n_train < length:
-            raise ConfigError(
-                f"data.series = {source.series!r} has a training part of {sp.n_train} steps but {length} were requested"
-            )
-        return jnp.asarray(sp.X[:length], dtype), jnp.asarray(sp.Y[:length], dtype)
-    if isinstance(source, Npz):
-        X, Y = source.load()
-        if X.shape[0] < length:
-            raise ConfigError(f"data.path = {source.path!r} holds {X.shape[0]} steps but {length} were requested")
-        return jnp.asarray(X[:length], dtype), jnp.asarray(Y[:length], dtype)
-    dim = check_positive_int(dim, "dim")
-    kp, ky = jax.random.split(key)
-    xs = sample_path(kp, source, length + target.lag, dim, dtype)
-    ys = apply_target(ky, xs, target)
-    return xs[target.lag :], ys
+    if not isinstance(source, Source):
+        raise ConfigError(f"unknown source {source!r}: expected one of {sorted(SOURCES)} (a rnnntk.data.Source)")
+    if not source.own_targets:
+        dim = check_positive_int(dim, "dim")
+    return source.dataset(key, length, dim=dim, target=target, dtype=dtype)

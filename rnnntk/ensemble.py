@@ -62,12 +62,20 @@ def shard(tree, mesh):
     return jax.tree.map(lambda a: jax.device_put(a, spec), tree)
 
 
-def init_ensemble(keys: Array, width: int, dim: int, grid: int, *, grad: str, dtype, mesh=None, **model_kw) -> Ensemble:
-    """``params0`` from one key per seed (``keys [S]``) and a zero state for ``grid`` grid points."""
-    from .network import check_contraction
+def init_ensemble(
+    keys: Array, width: int, dim: int, grid: int, *, grad: str, dtype, mesh=None, model=None, **model_kw
+) -> Ensemble:
+    """``params0`` from one key per seed (``keys [S]``) and a zero state for ``grid`` grid points.
 
-    check_contraction(model_kw.get("b0", 0.5), model_kw.get("activation", "tanh"))  # outside jit
-    kw = tuple(sorted(model_kw.items()))
+    The initial law is ``model`` (a `rnnntk.models.DiagonalRNN`) or the loose keywords ``model_kw``
+    of `init_params`; given both, they must agree (`ConfigError` otherwise)."""
+    from .models import DiagonalRNN, check_agrees
+
+    if model is None:
+        model = DiagonalRNN(**model_kw)  # checks the contraction outside jit
+    else:
+        check_agrees(model, **model_kw)
+    kw = tuple(sorted(model.kwargs().items()))
     return shard(_init(keys, width, dim, grid, grad, jnp.dtype(dtype).name, kw), mesh)
 
 

@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import check_nonnegative_int, check_positive, check_positive_int, require
+from .sources import Source
 
 Array = jax.Array
 
@@ -55,7 +56,7 @@ FEATURES = ("ofi", "spread", "imbalance", "ret")
 
 
 @dataclass(frozen=True)
-class LOB:
+class LOB(Source):
     """Parameters of the synthetic order book (see the module docstring)."""
 
     levels: int = 5
@@ -68,6 +69,7 @@ class LOB:
     ofi_scale: float = 5.0
     burn: int = 500
     lag = 0  # the target is the book's own: no lags drawn before the path
+    own_targets = True
 
     def __post_init__(self):
         check_positive_int(self.levels, "data.levels")
@@ -81,6 +83,25 @@ class LOB:
     @property
     def dim(self) -> int:
         return len(FEATURES)
+
+    def input_dim(self, dim: int) -> int:
+        return self.dim
+
+    def dataset(self, key, length, *, dim, target, dtype):
+        """Features and next mid-price moves of a simulated book (`sample_lob`)."""
+        return sample_lob(key, self, length, dtype)
+
+    def forecasting_split(self, key, *, length: int, split: float):
+        """``length`` simulated steps, standardised with the first ``floor(split length)`` of them
+        (the training part) and split there (`rnnntk.realdata.standardise_split`)."""
+        import math
+
+        import numpy as np
+
+        from .realdata import standardise_split
+
+        X, Y = sample_lob(key, self, length, jnp.float64)
+        return standardise_split(np.asarray(X), np.asarray(Y), int(math.floor(split * length)))
 
 
 class Book(NamedTuple):

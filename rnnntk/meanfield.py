@@ -94,7 +94,7 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import ConfigError, check_positive, check_positive_int, require
-from .data import AR1, ElmanTeacher, FiniteState, Logistic, SinLag, sample_path, target_memory, window_targets
+from .data import AR1, SinLag, sample_path, target_memory, window_targets
 from .divergence import Diverged, check_values, second_moment
 from .elman import ElmanParams, check_elman_params, elman_apply, elman_init, get_elman_activation
 
@@ -132,7 +132,7 @@ class Problem:
 
     def __post_init__(self):
         require(
-            isinstance(self.source, (AR1, FiniteState, Logistic)),
+            getattr(self.source, "synthetic", False),
             "data.source",
             type(self.source).__name__,
             "ar1, finite_state or logistic (a chain the trainer can sample windows of)",
@@ -157,12 +157,8 @@ def realisable(problem: Problem, *, var_b: float, train_bias: bool) -> bool:
     `rnnntk.data.ElmanTeacher` with the student's activation reading the student's window, and
     the student can match the teacher's biases (trained, or both zero)."""
     t = problem.target
-    return (
-        isinstance(t, ElmanTeacher)
-        and t.activation == problem.activation
-        and t.memory == problem.window
-        and float(t.noise) == 0.0
-        and (train_bias or (float(var_b) == 0.0 and float(t.var_b) == 0.0))
+    return t.realised_by_elman(activation=problem.activation, window=problem.window) and (
+        train_bias or (float(var_b) == 0.0 and float(t.var_b) == 0.0)
     )
 
 

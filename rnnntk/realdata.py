@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import ConfigError, check_nonnegative_int, require
+from .sources import Source
 
 
 class _Series(NamedTuple):
@@ -102,7 +103,7 @@ def read_series(name: str) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Real:
+class Real(Source):
     """A real series as a forecasting problem (see the module docstring).
 
     ``series``: ``sunspots``, ``co2`` or ``macro``; ``transform``: ``none``, ``diff`` or ``logdiff``;
@@ -113,6 +114,7 @@ class Real:
     transform: str = "none"
     split: float = 0.8
     target: int = 0
+    own_targets = True
 
     def __post_init__(self):
         require(self.series in REAL_SERIES, "data.series", self.series, f"one of {sorted(REAL_SERIES)}")
@@ -125,6 +127,24 @@ class Real:
     @property
     def dim(self) -> int:
         return len(REAL_SERIES[self.series].columns)
+
+    def input_dim(self, dim: int) -> int:
+        return self.dim
+
+    def dataset(self, key, length, *, dim, target, dtype):
+        """The first ``length`` steps of the training part (``key``, ``dim`` and ``target`` unused)."""
+        import jax.numpy as jnp
+
+        sp = self.load()
+        if sp.n_train < length:
+            raise ConfigError(
+                f"data.series = {self.series!r} has a training part of {sp.n_train} steps but {length} were requested"
+            )
+        return jnp.asarray(sp.X[:length], dtype), jnp.asarray(sp.Y[:length], dtype)
+
+    def forecasting_split(self, key=None, *, length=None, split=None) -> Split:
+        """The standardised series split in time (`load`; the series fixes its length and split)."""
+        return self.load()
 
     def load(self) -> Split:
         """The standardised inputs and targets with the training part's size."""

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import ConfigError, require
-from .config import as_list, build_data, model_kwargs
+from .config import as_list, build_data, limit_options_from_config, model_from_config
 from .data import Npz, make_dataset
 from .divergence import check_values, second_moment
 from .ensemble import (
@@ -57,7 +57,9 @@ from .ensemble import (
     train_chunk,
 )
 from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
-from .network import get_activation, parse_grad
+from .models import DiagonalRNN, LimitOptions, check_agrees
+from .network import parse_grad
+from .precision import float64
 from .provenance import fingerprint
 from .runctx import load_npz, save_npz, warn
 
@@ -76,8 +78,8 @@ class StudySpec:
     train_burn: int
     P: int
     limit_burn: int
-    limit_kw: dict[str, Any]
-    model_kw: dict[str, Any]
+    limit_options: LimitOptions
+    model: DiagonalRNN
     source: Any
     target: Any
     dim: int
@@ -98,15 +100,21 @@ class StudySpec:
     def n_eval(self) -> int:
         return self.P if self.bags == 1 else (self.Q or self.P)
 
+    @property
+    def model_kw(self) -> dict[str, Any]:
+        """The model's hyperparameters as keywords (read-only: they come from `model`)."""
+        return self.model.kwargs()
+
+    @property
+    def limit_kw(self) -> dict[str, Any]:
+        """The limit's node options as keywords of `limit_kernel` (from `limit_options`)."""
+        return self.limit_options.diagonal_kw()
+
 
 def spec_from_config(cfg, **overrides) -> StudySpec:
     """A `StudySpec` from the common config groups (``training``, ``limit``, ``sweep``, ...)."""
     source, target, dim = build_data(cfg)
     tr, lim = cfg.training, cfg.limit
-    limit_kw = {"method": str(lim.method)}
-    for k in ("tol", "samples", "n_w", "n_b", "w_rule"):
-        if lim.get(k) is not None:
-            limit_kw[k] = float(lim[k]) if k == "tol" else lim[k]
     spec = StudySpec(
         grads=[str(g) for g in as_list(tr.grad)],
         alphas=[float(a) for a in as_list(tr.alpha)],
@@ -118,8 +126,8 @@ def spec_from_config(cfg, **overrides) -> StudySpec:
         train_burn=int(tr.burn),
         P=int(lim.P),
         limit_burn=int(lim.burn),
-        limit_kw=limit_kw,
-        model_kw=model_kwargs(cfg),
+        limit_options=limit_options_from_config(cfg),
+        model=model_from_config(cfg),
         source=source,
         target=target,
         dim=dim,
@@ -130,6 +138,9 @@ def spec_from_config(cfg, **overrides) -> StudySpec:
         Q=int(lim.Q) if lim.get("Q") is not None else None,
     )
     for k, v in overrides.items():
+        if k == "model_kw":  # loose hyperparameters next to the config's model: they must agree
+            check_agrees(spec.model, **v)
+            continue
         setattr(spec, k, v)
     check_spec(spec)
     return spec
@@ -141,7 +152,7 @@ def check_spec(spec: StudySpec) -> None:
         raise ConfigError(
             "training.beta = 0.5 (a random ODE started at each network's own outputs) needs limit.bags = 1"
         )
-    if isinstance(spec.source, Npz):
+    if spec.source.one_path:
         _check_npz_segments(spec)
 
 
@@ -340,7 +351,7 @@ def _limit_bag(spec: StudySpec, grad: str, key, xe, segment: int = 0) -> dict[st
     ``Kx [Q, P]`` to the evaluation path ``xe`` when given). A user's file has one path: bag
     ``segment`` reads its own disjoint segment of it (`_npz_segment`)."""
     kw = _kernel_kwargs(spec, grad)
-    if isinstance(spec.source, Npz):
+    if spec.source.one_path:
         x, y = (jnp.asarray(a, jnp.float64) for a in spec.source.segment(*_npz_segment(spec, segment)))
     else:
         x, y = make_dataset(
@@ -484,12 +495,8 @@ def bin_centres(spec: StudySpec, n: int) -> np.ndarray:
 def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:
     """Run (or resume) the study; report per-chunk metrics through ``ctx``."""
     check_spec(spec)
-    x64 = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)  # the limit is float64
-    try:
+    with float64():  # the limit is float64
         return _run(spec, ctx, tag)
-    finally:
-        jax.config.update("jax_enable_x64", x64)
 
 
 def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
@@ -506,7 +513,7 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
     mesh = device_mesh()
     S_pad = padded_seeds(spec.seeds, mesh)
     dtype = _dtype(spec.precision)
-    act = get_activation(spec.model_kw["activation"])
+    act = spec.model.act
     grid = spec.grid
     alphas_g = np.array([a for a, _ in grid])
     betas_g = np.array([b for _, b in grid])
@@ -516,7 +523,7 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
     Lmax = max(_steps(spec, n)[1] * (spec.chunks + _steps(spec, n)[2]) for n in spec.widths)
     seed_ids = np.arange(S_pad) % spec.seeds  # padding seeds repeat real ones and are dropped
     dkeys = jax.vmap(lambda s: jax.random.fold_in(keys["data"], s))(jnp.asarray(seed_ids))
-    if isinstance(spec.source, Npz):  # a user's file: the same sequence for every seed
+    if spec.source.one_path:  # a user's file: the same sequence for every seed
         x1, y1 = make_dataset(keys["data"], Lmax, source=spec.source, dtype=dtype)
         xs_all = np.broadcast_to(np.asarray(x1), (S_pad,) + x1.shape)
         ys_all = np.broadcast_to(np.asarray(y1), (S_pad,) + y1.shape)
@@ -630,7 +637,7 @@ def _train_width(
         else:
             print(f"resuming {grad} N={n} after chunk {done + burn_chunks} of {C + burn_chunks}", file=sys.stderr)
     if saved is None:
-        ens = init_ensemble(ikeys, n, spec.dim, G, grad=grad, dtype=dtype, mesh=mesh, **spec.model_kw)
+        ens = init_ensemble(ikeys, n, spec.dim, G, grad=grad, dtype=dtype, mesh=mesh, model=spec.model)
         done = -burn_chunks
         D = np.zeros((S_pad, G, C + 1))
         ts = np.zeros(C + 1)

@@ -257,7 +257,13 @@ def test_actor_critic_issue_examples():
 def test_declared_reads_match_the_code():
     """``experiment.reads`` against the groups each module (and the helpers it imports) touches."""
     folder = os.path.dirname(importlib.import_module("rnnntk.experiments").__file__)
-    helpers = {"spec_from_config": set(GROUPS), "build_data": {"data", "target"}, "model_kwargs": {"model"}}
+    helpers = {
+        "spec_from_config": set(GROUPS),
+        "build_data": {"data", "target"},
+        "model_kwargs": {"model"},
+        "model_from_config": {"model"},
+        "limit_options_from_config": {"limit"},
+    }
     for name in list_experiments():
         src = open(os.path.join(folder, f"{name}.py")).read()
         if re.search(r"from (\.|rnnntk\.experiments\.)_meanfield import", src):

@@ -43,4 +43,5 @@ from .mdp import (
     stationary_law as stationary_law,
     value_iteration as value_iteration,
 )
+from .model import ActorCriticModel as ActorCriticModel
 from .nets import Net as Net, empirical_kernel as empirical_kernel
