@@ -34,34 +34,30 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._checks import ConfigError, require
+from .chunks import Checkpoint, chunk_layout, layout, resume, train_chunks
 from .config import as_list, build_data, limit_options_from_config, model_from_config
 from .data import Npz, make_dataset
 from .divergence import check_values, second_moment
 from .ensemble import (
     device_mesh,
-    from_host,
     init_ensemble,
     padded_seeds,
     predict_ensemble,
-    to_host,
-    train_chunk,
 )
 from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
 from .models import DiagonalRNN, LimitOptions, check_agrees
 from .network import parse_grad
 from .precision import float64
 from .provenance import fingerprint
-from .runctx import load_npz, save_npz, warn
 
 
 @dataclass
@@ -442,14 +438,6 @@ def _keys(spec: StudySpec):
     return {k: jax.random.fold_in(base, i) for i, k in enumerate(names)}
 
 
-def chunk_layout(T: float, n: int, chunks: int, burn: int) -> tuple[int, int, int]:
-    """``(K, L, burn_chunks)`` of a width ``n``: ``K = floor(T n)`` training steps (at least one) in
-    ``chunks`` chunks of ``L`` steps, after ``burn_chunks`` frozen chunks covering ``burn`` steps."""
-    K = max(1, int(math.floor(T * n)))
-    L = -(-K // chunks)
-    return K, L, -(-burn // L) if burn else 0
-
-
 def _steps(spec: StudySpec, n: int) -> tuple[int, int, int]:
     return chunk_layout(spec.T, n, spec.chunks, spec.train_burn)
 
@@ -513,10 +501,6 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
     mesh = device_mesh()
     S_pad = padded_seeds(spec.seeds, mesh)
     dtype = _dtype(spec.precision)
-    act = spec.model.act
-    grid = spec.grid
-    alphas_g = np.array([a for a, _ in grid])
-    betas_g = np.array([b for _, b in grid])
     result = StudyResult(spec)
 
     # one data path per seed, long enough for the widest network (common random numbers)
@@ -531,12 +515,12 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
         sample = partial(make_dataset, length=Lmax, dim=spec.dim, source=spec.source, target=spec.target, dtype=dtype)
         xs_all, ys_all = (np.asarray(a) for a in jax.jit(jax.vmap(sample))(dkeys))
     ikeys = jax.vmap(lambda s: jax.random.fold_in(keys["init"], s))(jnp.asarray(seed_ids))
+    paths = _Paths(xs_all, ys_all, ikeys, mesh, xe, ye)
 
     step = 0
     nominal = spec.T * np.arange(spec.chunks + 1) / spec.chunks
     limit_t = np.linspace(0.0, spec.T, spec.limit_times)
     for grad in spec.grads:
-        est = parse_grad(grad, allow_bptt=False)
         lims, bag_ys = build_limit(spec, ctx, grad, keys, xe, ye, tag)
         limit_loss_a = np.stack([lims[a].loss(limit_t, bag_ys) for a in spec.alphas])
         floor = np.stack([lims[a].floor(nominal) for a in spec.alphas])
@@ -552,27 +536,8 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
         for n in spec.widths:
             name = f"{tag}_width_{grad.replace(':', '')}_N{n}"
 
-            def train(n=n, est=est, grad=grad, lims=lims, step=step):
-                return _train_width(
-                    spec,
-                    ctx,
-                    grad,
-                    est,
-                    act,
-                    n,
-                    xs_all,
-                    ys_all,
-                    ikeys,
-                    mesh,
-                    dtype,
-                    xe,
-                    ye,
-                    lims,
-                    alphas_g,
-                    betas_g,
-                    tag,
-                    step,
-                )
+            def train(n=n, grad=grad, lims=lims, step=step):
+                return _train_width(spec, ctx, grad, n, paths, lims, tag, step)
 
             w = ctx.cached(name, train, key=stage_key(spec, "width", grad=grad, width=n))
             ckpt = _checkpoint_path(ctx, tag, grad, n)
@@ -595,15 +560,26 @@ def _run(spec: StudySpec, ctx, tag: str) -> StudyResult:
     return result
 
 
-def _train_width(
-    spec, ctx, grad, est, act, n, xs_all, ys_all, ikeys, mesh, dtype, xe, ye, lims, alphas_g, betas_g, tag, step0
-) -> dict[str, np.ndarray]:
-    K, L, burn_chunks = _steps(spec, n)
-    C, G, B = spec.chunks, len(alphas_g), loss_bin_count(spec, n)
-    S_pad = xs_all.shape[0]
-    ckpt = _checkpoint_path(ctx, tag, grad, n)
-    np_dtype = np.dtype(jnp.dtype(dtype).name)
+class _Paths(NamedTuple):
+    """What every width of a study shares: the training paths of the seeds, their initial keys, the
+    device mesh and the evaluation path."""
 
+    xs: np.ndarray  # [S, Lmax, d]
+    ys: np.ndarray  # [S, Lmax]
+    ikeys: Any  # [S] keys of the initial parameters
+    mesh: Any
+    xe: np.ndarray  # [Q + limit_burn, d]
+    ye: np.ndarray
+
+
+def _train_width(spec: StudySpec, ctx, grad: str, n: int, paths: _Paths, lims, tag: str, step0: int) -> dict:
+    """Train every seed and grid point of width ``n`` (resuming from its checkpoint) and record the
+    distance to the limit after each chunk and the online loss per bin of training time."""
+    K, _, _ = _steps(spec, n)
+    C, G, B = spec.chunks, len(spec.grid), loss_bin_count(spec, n)
+    alphas_g, betas_g = (np.array(v) for v in zip(*spec.grid))
+    est, act, dtype = parse_grad(grad, allow_bptt=False), spec.model.act, _dtype(spec.precision)
+    xe, ye, S_pad = paths.xe, paths.ye, paths.xs.shape[0]
     m2_eval = second_moment(ye[spec.limit_burn :])
 
     def member(idx):
@@ -623,70 +599,51 @@ def _train_width(
         )
         return y
 
-    fp = fingerprint(stage_key(spec, "width", grad=grad, width=n))
-    saved = load_npz(ckpt, fp, what="checkpoint")  # None if absent, damaged or of other settings
+    plan = layout(spec.T, n, C, spec.train_burn, np.dtype(jnp.dtype(dtype).name))
+    ckpt = Checkpoint(_checkpoint_path(ctx, tag, grad, n), fingerprint(stage_key(spec, "width", grad=grad, width=n)),
+                      paths.mesh)  # fmt: skip
+    saved = resume(ckpt, plan, "D", "t", "loss_sum", "loss_cnt", "h0", what=f"{grad} N={n}")
     if saved is not None:
-        try:
-            ens = from_host(saved, mesh)
-            done = int(saved["chunks_done"])
-            D, ts = saved["D"], saved["t"]
-            loss_sum, loss_cnt, h0 = saved["loss_sum"], saved["loss_cnt"], saved["h0"]
-        except (KeyError, ValueError) as e:
-            warn(f"checkpoint {ckpt} is damaged ({type(e).__name__}: {e}); width {n} starts afresh")
-            saved = None
-        else:
-            print(f"resuming {grad} N={n} after chunk {done + burn_chunks} of {C + burn_chunks}", file=sys.stderr)
-    if saved is None:
-        ens = init_ensemble(ikeys, n, spec.dim, G, grad=grad, dtype=dtype, mesh=mesh, model=spec.model)
-        done = -burn_chunks
-        D = np.zeros((S_pad, G, C + 1))
-        ts = np.zeros(C + 1)
-        loss_sum = np.zeros((S_pad, G, B))
-        loss_cnt = np.zeros((B,))
+        ens, arrays, plan = saved
+        D, ts, loss_sum, loss_cnt, h0 = (arrays[k] for k in ("D", "t", "loss_sum", "loss_cnt", "h0"))
+    else:
+        ens = init_ensemble(paths.ikeys, n, spec.dim, G, grad=grad, dtype=dtype, mesh=paths.mesh, model=spec.model)
+        D, ts = np.zeros((S_pad, G, C + 1)), np.zeros(C + 1)
+        loss_sum, loss_cnt = np.zeros((S_pad, G, B)), np.zeros((B,))
         h0 = outputs(ens, "at initialisation")
         D[..., 0] = _distances(h0, lims, alphas_g, betas_g, 0.0, h0)
 
-    chunk_ids = range(done, C)
-    for c in ctx.progress(chunk_ids, total=len(chunk_ids), desc=f"{grad} N={n}"):
-        if c < 0:  # frozen burn-in of the memory
-            lo, lr, k = (c + burn_chunks) * L, np.zeros(L, np_dtype), None
-        else:
-            lo = burn_chunks * L + c * L
-            k = c * L + np.arange(L)  # training step of each step in the chunk
-            lr = (k < K).astype(np_dtype)  # the last chunk is padded with frozen steps
-        ens, loss = train_chunk(
-            ens, xs_all[:, lo : lo + L], ys_all[:, lo : lo + L], lr, alphas_g, betas_g, est=est, act=act
-        )
-        if k is not None:
-            loss = np.asarray(loss, np.float64)
-            valid = k < K
-            if valid.any():  # per member: the chunk's mean loss against its targets' scale
-                check_values(
-                    loss[..., valid],
-                    second_moment(ys_all[:, lo : lo + L][:, valid])[:, None],
-                    what="training loss",
-                    where=f"width N = {n}, estimator {grad}, chunk {c + 1} of {C}",
-                    setting="training.alpha",
-                    member=member,
-                )
-            b = _loss_bin(k[valid], n, spec.T, B)
-            np.add.at(loss_sum, (slice(None), slice(None), b), loss[..., valid])
-            np.add.at(loss_cnt, b, 1)
-            t = min((c + 1) * L, K) / n
-            ts[c + 1] = t
-            D[..., c + 1] = _distances(outputs(ens, f"after chunk {c + 1} of {C}"), lims, alphas_g, betas_g, t, h0)
-            metrics = {"grad": grad, "width": n, "chunk": c, "t": t}
-            for g, (a, bb) in enumerate(zip(alphas_g, betas_g)):
-                key = f"alpha={a:g},beta={bb:g}"
-                metrics[f"D/{grad}/N={n}/{key}"] = float(D[: spec.seeds, g, c + 1].mean())
-                if valid.any():  # tiny runs can have chunks past the last step (K < chunks)
-                    metrics[f"loss/{grad}/N={n}/{key}"] = float(loss[: spec.seeds, g][:, valid].mean())
-            ctx.log(metrics, step=step0 + c + 1)
-        save_npz(  # atomic: an interruption loses at most the chunk in progress
-            ckpt,
-            dict(**to_host(ens), chunks_done=c + 1, D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0),
-            fp,
-        )
+    run = train_chunks(
+        ens,
+        plan,
+        lambda ch: (paths.xs[:, ch.lo : ch.lo + len(ch.lr)], paths.ys[:, ch.lo : ch.lo + len(ch.lr)]),
+        alphas=alphas_g,
+        betas=betas_g,
+        est=est,
+        act=act,
+        where=lambda ch: f"width N = {n}, estimator {grad}, chunk {ch.index + 1} of {C}",
+        setting="training.alpha",
+        member=member,
+        progress=lambda it: ctx.progress(it, total=len(plan), desc=f"{grad} N={n}"),
+        checkpoint=ckpt,
+        extras=lambda: dict(D=D, t=ts, loss_sum=loss_sum, loss_cnt=loss_cnt, h0=h0),
+    )
+    for ch, ens, loss in run:
+        if ch.counted is None:  # frozen burn-in of the memory
+            continue
+        c, valid = ch.index, ch.counted
+        b = _loss_bin(ch.step[valid], n, spec.T, B)
+        np.add.at(loss_sum, (slice(None), slice(None), b), loss[..., valid])
+        np.add.at(loss_cnt, b, 1)
+        ts[c + 1] = t = min((c + 1) * len(ch.lr), K) / n
+        D[..., c + 1] = _distances(outputs(ens, f"after chunk {c + 1} of {C}"), lims, alphas_g, betas_g, t, h0)
+        metrics = {"grad": grad, "width": n, "chunk": c, "t": t}
+        for g, (a, bb) in enumerate(zip(alphas_g, betas_g)):
+            key = f"alpha={a:g},beta={bb:g}"
+            metrics[f"D/{grad}/N={n}/{key}"] = float(D[: spec.seeds, g, c + 1].mean())
+            if valid.any():  # tiny runs can have chunks past the last step (K < chunks)
+                metrics[f"loss/{grad}/N={n}/{key}"] = float(loss[: spec.seeds, g][:, valid].mean())
+        ctx.log(metrics, step=step0 + c + 1)
     with np.errstate(invalid="ignore", divide="ignore"):  # a bin without steps is missing: NaN
         loss = np.where(loss_cnt > 0, loss_sum / loss_cnt, np.nan)
     pad = np.full(loss.shape[:-1] + (int(spec.loss_bins) - B,), np.nan)  # a common bin axis for all widths

@@ -126,13 +126,13 @@ def test_bad_configuration_fails_before_any_compilation(tmp_path, override, matc
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch):
-    from rnnntk import study
+    from rnnntk import chunks
 
     args = ["experiment=convergence", "scale=tiny", *QUIET, "training.chunks=3", "sweep.widths=[8,12,16]"]
     whole = run(compose(args, out_dir=str(tmp_path / "whole")))
 
     calls = {"n": 0}
-    real = study.train_chunk
+    real = chunks.train_chunk  # the one chunked training loop (rnnntk.chunks.train_chunks) calls it
 
     def crashing(*a, **k):
         calls["n"] += 1
@@ -140,13 +140,13 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(study, "train_chunk", crashing)
+    monkeypatch.setattr(chunks, "train_chunk", crashing)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         run(compose(args, out_dir=str(out)))
     assert len(glob.glob(str(out / "stages" / "convergence_width_*"))) == 1  # the first width is saved
     assert len(glob.glob(str(out / "checkpoints" / "*.npz"))) == 1  # and the chunks done of the second
-    monkeypatch.setattr(study, "train_chunk", real)
+    monkeypatch.setattr(chunks, "train_chunk", real)
     resumed = run(compose(args, out_dir=str(out)))
     a, b = whole["study"]["per_grad"]["rtrl"], resumed["study"]["per_grad"]["rtrl"]
     np.testing.assert_array_equal(np.asarray(a["D"]), np.asarray(b["D"]))
