@@ -41,6 +41,7 @@ from rnnntk import actor_critic as ac
 from rnnntk._checks import require
 from rnnntk.config import actor_critic_from_config
 from rnnntk.metrics import fit_loglog, heuristic_rate
+from rnnntk.precision import float64
 
 FIGURES = ("distance", "value", "policy_gradient", "return")
 START = ("auto", "zero", "network")
@@ -299,9 +300,9 @@ def _long_figure(res, which):
 # --------------------------------------------------------------------------- entry point
 
 
+@float64()
 def run(cfg, ctx) -> dict:
     """Compute the requested figures (``cfg.experiment.figures``) and return their numbers."""
-    jax.config.update("jax_enable_x64", True)
     e = cfg.experiment
     t_start = time.time()
     figures, mdp, K = _setup(e)

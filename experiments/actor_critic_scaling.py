@@ -38,6 +38,7 @@ import jax
 import numpy as np
 
 from rnnntk.metrics import heuristic_rate
+from rnnntk.precision import float64
 
 from .actor_critic import _hyper, _ode, _problem, _train_stage
 
@@ -114,8 +115,8 @@ def _verdict(fit: dict, ref: float, max_interval: float) -> str:
     return "consistent" if lo <= ref <= hi else "inconsistent"
 
 
+@float64()
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)
     e = cfg.experiment
     t_start = time.time()
     mdp, K = _problem(e)

@@ -24,7 +24,6 @@ loss reached is whatever feature learning makes of it, and there is no closed-fo
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax
@@ -33,12 +32,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_positive_int, require
+from rnnntk.chunks import chunk_layout, layout, train_all
 from rnnntk.config import as_list, build_data, limit_options_from_config, model_from_config
 from rnnntk.data import make_dataset
-from rnnntk.divergence import check_values, second_moment
-from rnnntk.ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble, train_chunk
+from rnnntk.ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble
 from rnnntk.network import parse_grad
 from rnnntk.plots import convergence_plot
+from rnnntk.precision import float64
 
 
 def validate(cfg) -> None:
@@ -71,8 +71,8 @@ def relative_displacement(params0, delta) -> dict[str, np.ndarray]:
     }
 
 
+@float64()  # evaluation and the limit in float64
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)  # evaluation and the limit in float64
     ex, tr = cfg.experiment, cfg.training
     source, target, dim = build_data(cfg)
     model = model_from_config(cfg)
@@ -97,12 +97,7 @@ def run(cfg, ctx) -> dict:
         np.asarray(a) for a in make_dataset(keval, Q + Qb, dim=dim, source=source, target=target, dtype=jnp.float64)
     )
 
-    def plan(n):
-        K = max(1, int(math.floor(T * n)))
-        L = -(-K // chunks)
-        return K, L, -(-burn // L) if burn else 0
-
-    Lmax = max(plan(n)[1] * (chunks + plan(n)[2]) for n in widths)
+    Lmax = max((lambda K, L, bc: L * (chunks + bc))(*chunk_layout(T, n, chunks, burn)) for n in widths)
     sample = partial(make_dataset, length=Lmax, dim=dim, source=source, target=target, dtype=dtype)
     xs_all, ys_all = (np.asarray(a) for a in jax.jit(jax.vmap(sample))(dkeys))
     G = len(betas)
@@ -113,24 +108,22 @@ def run(cfg, ctx) -> dict:
         return 0.5 * np.mean((y - ye[None, None, Qb:]) ** 2, axis=-1)  # [S, G]
 
     def train_width(n):
-        K, L, bc = plan(n)
         ens = init_ensemble(ikeys, n, dim, G, grad=grad, dtype=dtype, mesh=mesh, model=model)
         loss0 = test_loss(ens)
-        for c in ctx.progress(range(-bc, chunks), total=chunks + bc, desc=f"N={n}"):
-            lo = (c + bc) * L
-            lr = np.zeros(L, np_dtype) if c < 0 else ((c * L + np.arange(L)) < K).astype(np_dtype)
-            ens, loss = train_chunk(
-                ens, xs_all[:, lo : lo + L], ys_all[:, lo : lo + L], lr, alphas_g, betas_g, est=est, act=act
-            )
-            if c >= 0:  # runaway training is an error (rnnntk.divergence)
-                check_values(
-                    loss,
-                    second_moment(ys_all[:, lo : lo + L])[:, None],
-                    what="training loss",
-                    where=f"width N = {n}, estimator {grad}, chunk {c + 1} of {chunks}",
-                    setting=f"training.alpha (now {alpha:g})",
-                    member=lambda idx: f"seed {idx[0] % seeds}, beta = {betas_g[idx[1]]:g}",
-                )
+        plan = layout(T, n, chunks, burn, np_dtype)
+        ens = train_all(  # runaway training is an error (rnnntk.divergence)
+            ens,
+            plan,
+            lambda ch: (xs_all[:, ch.lo : ch.lo + len(ch.lr)], ys_all[:, ch.lo : ch.lo + len(ch.lr)]),
+            alphas=alphas_g,
+            betas=betas_g,
+            est=est,
+            act=act,
+            where=lambda ch: f"width N = {n}, estimator {grad}, chunk {ch.index + 1} of {chunks}",
+            setting=f"training.alpha (now {alpha:g})",
+            member=lambda idx: f"seed {idx[0] % seeds}, beta = {betas_g[idx[1]]:g}",
+            progress=lambda it: ctx.progress(it, total=len(plan), desc=f"N={n}"),
+        )
         disp = relative_displacement(ens.params0, ens.state.delta)
         out = {f"disp_{k}": v[:seeds] for k, v in disp.items()}
         return out | {"loss0": loss0[:seeds], "loss": test_loss(ens)[:seeds]}

@@ -38,6 +38,7 @@ from rnnntk.config import as_list, build_data, elman_from_config, limit_options_
 from rnnntk.elman import POOLS, check_variance, get_elman_activation
 from rnnntk.metrics import fit_loglog, relative_frobenius
 from rnnntk.plots import convergence_plot
+from rnnntk.precision import float64
 
 VARIANCES = ("var_w", "var_u", "var_b", "var_v")
 
@@ -78,8 +79,8 @@ def _sequences(cfg):
     return path, path.reshape(B, T, dim)
 
 
+@float64()
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)
     validate(cfg)
     t_start = time.time()
     ex, el = cfg.experiment, cfg.experiment.elman

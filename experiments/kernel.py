@@ -17,6 +17,7 @@ from rnnntk import provenance
 from rnnntk.config import as_list, build_data, limit_options_from_config, model_from_config
 from rnnntk.metrics import relative_frobenius
 from rnnntk.plots import convergence_plot, new_figure
+from rnnntk.precision import float64
 
 from ._common import headline
 
@@ -24,8 +25,8 @@ from ._common import headline
 MIN_WIDTHS = 2
 
 
+@float64()
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)
     ex = cfg.experiment
     source, target, dim = build_data(cfg)
     model = model_from_config(cfg)

@@ -38,6 +38,7 @@ import numpy as np
 from rnnntk._checks import ConfigError, require
 from rnnntk.metrics import fit_loglog
 from rnnntk.plots import convergence_plot
+from rnnntk.precision import float64
 
 from ._meanfield import check_widths, describe, run_widths, setup_from, steps_label
 
@@ -59,8 +60,8 @@ def validate(cfg) -> None:
     )
 
 
+@float64()
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)
     validate(cfg)
     t_start = time.time()
     widths = check_widths(cfg, minimum=3)

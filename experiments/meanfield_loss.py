@@ -40,6 +40,7 @@ from rnnntk._checks import ConfigError
 from rnnntk.meanfield import DISPLACED
 from rnnntk.metrics import fit_loglog
 from rnnntk.plots import convergence_plot
+from rnnntk.precision import float64
 
 from ._meanfield import (
     check_widths,
@@ -67,8 +68,8 @@ def decay_fit(times, risk):
     return fit_loglog(t[sel], np.asarray(risk)[..., sel])
 
 
+@float64()
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)
     validate(cfg)
     t_start = time.time()
     widths = check_widths(cfg)

@@ -20,6 +20,7 @@ import numpy as np
 import rnnntk
 from rnnntk.config import build_data, model_from_config
 from rnnntk.network import memory_step, sensitivity_step
+from rnnntk.precision import float64
 
 
 def _run_from(params, xs, S0, Jb0, act):
@@ -53,8 +54,8 @@ def _forgetting(params, xs, rate, burn, act):
     return worst_S, worst_J, bad
 
 
+@float64()
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)
     ex = cfg.experiment
     source, target, dim = build_data(cfg)
     model = model_from_config(cfg)

@@ -30,11 +30,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_nonnegative_int, check_positive, check_positive_int, require
+from rnnntk.chunks import schedule, train_all
 from rnnntk.config import as_list, model_from_config
 from rnnntk.data import build_source
-from rnnntk.divergence import check_values, second_moment
-from rnnntk.ensemble import init_ensemble, predict_ensemble, train_chunk
+from rnnntk.ensemble import init_ensemble, predict_ensemble
 from rnnntk.network import parse_grad
+from rnnntk.precision import float64
 from rnnntk.realdata import Split
 from rnnntk.train import decay_schedule
 
@@ -110,30 +111,34 @@ def ar_baseline(X, Y, n_train: int, lags: int) -> np.ndarray:
 def _train(ctx, name, grad, X, Y, nt, *, ikeys, width, steps, burn, k0, gamma, alpha, beta, model):
     """Train the seeds of one estimator over the training part repeated; outputs on the whole
     series with frozen parameters, ``[S, K]``."""
-    est = parse_grad(grad, allow_bptt=False)
     seeds, d = ikeys.shape[0], X.shape[1]
     ens = init_ensemble(ikeys, width, d, 1, grad=grad, dtype=jnp.float64, model=model)
-    act = model.act
     xs = np.broadcast_to(X[:nt], (seeds, nt, d))
     ys = np.broadcast_to(Y[:nt], (seeds, nt))
     passes = max(1, math.ceil(steps / nt))
-    for p in ctx.progress(range(passes), total=passes, desc=f"{name} {grad}"):
-        k = p * nt + np.arange(nt)
-        lr = decay_schedule(p * nt, nt, k0=k0, gamma=gamma) * (np.arange(nt) >= burn) * (k < steps)
-        ens, loss = train_chunk(ens, xs, ys, lr, [alpha], [beta], est=est, act=act)
-        check_values(  # runaway training is an error (rnnntk.divergence)
-            loss,
-            second_moment(ys)[:, None],
-            what="training loss",
-            where=f"{name}, width N = {width}, estimator {grad}, pass {p + 1} of {passes} over the training part",
-            setting=f"training.alpha (now {alpha:g})",
-            member=lambda idx: f"seed {idx[0]}",
-        )
-    return {"yhat": np.asarray(predict_ensemble(ens, X, [beta], act=act, dtype=jnp.float64))[:, 0]}
+    # one chunk per pass over the training part; the first `burn` steps of each pass are frozen
+    plan = schedule(passes * nt, nt, lambda lo, L: decay_schedule(lo, L, k0=k0, gamma=gamma) * (np.arange(L) >= burn))
+    plan = [ch._replace(lr=ch.lr * (ch.step < steps)) for ch in plan]
+    ens = train_all(  # runaway training is an error (rnnntk.divergence)
+        ens,
+        plan,
+        lambda ch: (xs, ys),
+        alphas=[alpha],
+        betas=[beta],
+        est=parse_grad(grad, allow_bptt=False),
+        act=model.act,
+        where=lambda ch: (
+            f"{name}, width N = {width}, estimator {grad}, pass {ch.index + 1} of {passes} over the training part"
+        ),
+        setting=f"training.alpha (now {alpha:g})",
+        member=lambda idx: f"seed {idx[0]}",
+        progress=lambda it: ctx.progress(it, total=passes, desc=f"{name} {grad}"),
+    )
+    return {"yhat": np.asarray(predict_ensemble(ens, X, [beta], act=model.act, dtype=jnp.float64))[:, 0]}
 
 
+@float64()
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)
     ex, tr = cfg.experiment, cfg.training
     model = model_from_config(cfg)
     n, steps, burn = int(ex.width), int(ex.steps), int(ex.burn)

@@ -52,12 +52,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_positive, check_positive_int, require
+from rnnntk.chunks import schedule, train_chunks
 from rnnntk.config import as_list, build_data, model_from_config
 from rnnntk.data import make_dataset
-from rnnntk.divergence import check_values, second_moment
-from rnnntk.ensemble import init_ensemble, train_chunk
+from rnnntk.ensemble import init_ensemble
 from rnnntk.metrics import fit_loglog
 from rnnntk.network import parse_grad
+from rnnntk.precision import float64
 from rnnntk.stationary import stationary_gradient
 from rnnntk.train import decay_schedule
 
@@ -96,8 +97,8 @@ def eval_chunks(steps: int, chunk: int, evals: int) -> list[int]:
     return sorted({int(np.clip(round(w / chunk) - 1, 0, n - 1)) for w in want} | {n - 1})
 
 
+@float64()  # fixed width: float64 costs little
 def run(cfg, ctx) -> dict:
-    jax.config.update("jax_enable_x64", True)  # fixed width: float64 costs little
     ex = cfg.experiment
     source, target, dim = build_data(cfg)
     model = model_from_config(cfg)
@@ -131,28 +132,31 @@ def run(cfg, ctx) -> dict:
     def params_of(ens):
         return jax.tree.map(lambda a, d: np.asarray(a + d[:, 0]), ens.params0, ens.state.delta)  # [S, ...]
 
+    plan = schedule(steps, chunk, lambda lo, L: decay_schedule(lo, L, k0=k0, gamma=gamma))
+
     def train(grad):
-        est = parse_grad(grad, allow_bptt=False)
         ens = init_ensemble(ikeys, n, dim, 1, grad=grad, dtype=jnp.float64, model=model)
         first = evaluate(params_of(ens), grad)
         rows, avg_rows, ks = [first], [first], [0]
         ends = []  # parameters at every chunk end, for the tail (Polyak) averages
-        for c in ctx.progress(range(n_chunks), total=n_chunks, desc=f"{grad} N={n}"):
-            lo = c * chunk
-            xs, ys = sample(jax.vmap(lambda k, c=c: jax.random.fold_in(k, c))(dkeys))
-            lr = decay_schedule(lo, chunk, k0=k0, gamma=gamma) * (lo + np.arange(chunk) < steps)
-            ens, loss = train_chunk(ens, xs, ys, lr, [alpha], [beta], est=est, act=act)
-            check_values(  # runaway training is an error (rnnntk.divergence)
-                loss,
-                second_moment(ys)[:, None],
-                what="training loss",
-                where=f"width N = {n}, estimator {grad}, chunk {c + 1} of {n_chunks}",
-                setting=f"training.alpha (now {alpha:g})",
-                member=lambda idx: f"seed {idx[0]}",
-            )
+        run = train_chunks(  # runaway training is an error (rnnntk.divergence)
+            ens,
+            plan,
+            lambda ch: sample(jax.vmap(lambda k: jax.random.fold_in(k, ch.index))(dkeys)),  # a segment per chunk
+            alphas=[alpha],
+            betas=[beta],
+            est=parse_grad(grad, allow_bptt=False),
+            act=act,
+            where=lambda ch: f"width N = {n}, estimator {grad}, chunk {ch.index + 1} of {n_chunks}",
+            setting=f"training.alpha (now {alpha:g})",
+            member=lambda idx: f"seed {idx[0]}",
+            progress=lambda it: ctx.progress(it, total=n_chunks, desc=f"{grad} N={n}"),
+        )
+        for ch, ens, _ in run:
+            c = ch.index
             ends.append(params_of(ens))
             if c in at:
-                ks.append(min(lo + chunk, steps))
+                ks.append(min(ch.lo + chunk, steps))
                 rows.append(evaluate(ends[-1], grad))
                 tail = ends[c // 2 :]  # iterates over the second half of the run so far
                 mean = jax.tree.map(lambda *a: np.mean(np.stack(a), axis=0), *tail)

@@ -146,3 +146,10 @@ def train_chunks(
         yield ch, ens, loss
         if checkpoint is not None:
             checkpoint.save(ens, ch.index + 1, extras() if extras is not None else {})
+
+
+def train_all(ens: Ensemble, plan: Sequence[Chunk], data, **kw) -> Ensemble:
+    """`train_chunks` run to its end (same keywords): the ensemble after the last chunk."""
+    for item in train_chunks(ens, plan, data, **kw):
+        ens = item[1]
+    return ens
