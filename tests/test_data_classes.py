@@ -73,9 +73,7 @@ def test_a_new_source_and_target_work_through_make_dataset():
     assert np.std(resid) == pytest.approx(0.8, rel=0.15)  # the innovation's scale sqrt(1 - 0.36)
     # windows agree with the path
     win = jnp.stack([xs[:-1], xs[1:]], axis=1)
-    np.testing.assert_allclose(
-        np.asarray(window_targets(jax.random.key(1), win, tgt)), np.asarray(ys[1:]), rtol=1e-15
-    )
+    np.testing.assert_allclose(np.asarray(window_targets(jax.random.key(1), win, tgt)), np.asarray(ys[1:]), rtol=1e-15)
     assert target_memory(tgt) == 2
     noisy = apply_target(jax.random.key(2), full, Product(noise=0.3))
     assert float(jnp.std(noisy - full[1:, 0] * full[:-1, 0])) == pytest.approx(0.3, rel=0.2)
