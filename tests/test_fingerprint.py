@@ -94,11 +94,11 @@ def test_damaged_stage_and_checkpoint_are_named_and_recomputed(tmp_path, capsys)
 
 
 def test_resume_says_so_and_does_not_duplicate_metric_lines(tmp_path, monkeypatch, capsys):
-    from rnnntk import study
+    from rnnntk import chunks
 
     args = [*CONV, "training.chunks=3", "sweep.widths=[8,12]"]
     calls = {"n": 0}
-    real = study.train_chunk
+    real = chunks.train_chunk  # the one chunked training loop (rnnntk.chunks.train_chunks) calls it
 
     def crashing(*a, **k):
         calls["n"] += 1
@@ -106,11 +106,11 @@ def test_resume_says_so_and_does_not_duplicate_metric_lines(tmp_path, monkeypatc
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(study, "train_chunk", crashing)
+    monkeypatch.setattr(chunks, "train_chunk", crashing)
     out = tmp_path / "r"
     with pytest.raises(KeyboardInterrupt):
         run(compose(args, out_dir=str(out)))
-    monkeypatch.setattr(study, "train_chunk", real)
+    monkeypatch.setattr(chunks, "train_chunk", real)
     capsys.readouterr()
     run(compose(args, out_dir=str(out)))
     err = capsys.readouterr().err
