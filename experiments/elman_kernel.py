@@ -142,31 +142,7 @@ def run(cfg, ctx) -> dict:
         ctx.log({f"slope/{s}": f.slope, f"slope_lo/{s}": f.lo, f"slope_hi/{s}": f.hi})
         print(f"{s}: deviation {np.round(dev[s].mean(0), 5).tolist()}; {f.label()} (reference -0.5)")
 
-    panels = [[s for s in series if s.startswith("elman")]] + ([["diagonal"]] if diagonal else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.6), sharey=True, squeeze=False)
-    em = elman[pools[0]]
-    vs = ", ".join(f"{v}={getattr(em, v):g}" for v in VARIANCES)
-    titles = [
-        f"Elman network, full recurrent matrix\n({em.activation}, {vs})",
-        f"diagonal network ({model.activation}, b0={model.b0:g}, s_w={model.s_w:g})\n"
-        "histories ending with the sequences",
-    ]
-    labels = {"elman_last": 'pool="last"', "elman_mean": 'pool="mean"', "diagonal": "last step"}
-    for i, names in enumerate(panels):
-        ax = axes[0, i]
-        ax.grid(True, which="both", alpha=0.25)
-        for c, s in enumerate(names):
-            convergence_plot(ax, widths, dev[s], label=labels[s], reference=-0.5, color=f"C{c}", fit=fits[s])
-        ax.set_title(titles[i], fontsize=8)
-        ax.legend(fontsize=7, loc="lower left")
-    axes[0, 0].set_ylabel(r"$\|K_n - K\|_F \,/\, \|K\|_F$")
-    fig.suptitle(
-        f"empirical NTK vs infinite-width NTK on the same {B} sequences of length {T} ({seeds} seeds)",
-        fontsize=10,
-        y=1.03,
-    )
-    ctx.figure(fig, "elman_kernel")
-
+    _figure(ctx, dev, fits, widths, elman[pools[0]], model, B=B, T=T, seeds=seeds)
     cols = ["width", "seeds"] + [f"{s}_{k}" for s in series for k in ("mean", "std", "min", "max")] + ["seconds"]
     rows = [
         [n, seeds] + [float(f(dev[s][:, j])) for s in series for f in (np.mean, np.std, np.min, np.max)] + [seconds[j]]
@@ -189,6 +165,35 @@ def run(cfg, ctx) -> dict:
         "seconds_per_width": seconds,
         "wall_seconds": time.time() - t_start,
     }
+
+
+def _figure(ctx, dev, fits, widths, em, model, *, B, T, seeds) -> None:
+    """The deviations against the width: the Elman network's pools, and the diagonal network (``model``)
+    when it was measured."""
+    series = list(dev)
+    panels = [[s for s in series if s.startswith("elman")]] + ([["diagonal"]] if "diagonal" in dev else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.6), sharey=True, squeeze=False)
+    vs = ", ".join(f"{v}={getattr(em, v):g}" for v in VARIANCES)
+    titles = [
+        f"Elman network, full recurrent matrix\n({em.activation}, {vs})",
+        f"diagonal network ({model.activation}, b0={model.b0:g}, s_w={model.s_w:g})\n"
+        "histories ending with the sequences",
+    ]
+    labels = {"elman_last": 'pool="last"', "elman_mean": 'pool="mean"', "diagonal": "last step"}
+    for i, names in enumerate(panels):
+        ax = axes[0, i]
+        ax.grid(True, which="both", alpha=0.25)
+        for c, s in enumerate(names):
+            convergence_plot(ax, widths, dev[s], label=labels[s], reference=-0.5, color=f"C{c}", fit=fits[s])
+        ax.set_title(titles[i], fontsize=8)
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0, 0].set_ylabel(r"$\|K_n - K\|_F \,/\, \|K\|_F$")
+    fig.suptitle(
+        f"empirical NTK vs infinite-width NTK on the same {B} sequences of length {T} ({seeds} seeds)",
+        fontsize=10,
+        y=1.03,
+    )
+    ctx.figure(fig, "elman_kernel")
 
 
 if __name__ == "__main__":
