@@ -156,9 +156,8 @@ class DiagonalRNN:
     def __post_init__(self):
         from .network import C_SECOND_MOMENT, check_contraction
 
-        object.__setattr__(self, "b0", float(self.b0))
+        object.__setattr__(self, "b0", float(check_contraction(self.b0, self.activation)))  # and the activation
         object.__setattr__(self, "s_w", float(check_positive(self.s_w, "s_w")))
-        check_contraction(self.b0, self.activation)  # also checks the activation
         require(self.c_dist in C_SECOND_MOMENT, "c_dist", self.c_dist, f"one of {sorted(C_SECOND_MOMENT)}")
 
     @property
