@@ -207,7 +207,9 @@ def _train_online_scan(params0, xs, ys, lr_scale, beta, alpha, est, act, unroll=
     """`train_online`'s program: the zero state and the scan without per-step outputs (the losses
     are summed and checked inside the loop); returns ``(state, flags)`` as `_train_scan_checked`."""
     state = _zero_state(params0, _tau(est))
-    state, (first_bad, mean_loss) = _scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll, outputs=False)
+    state, (first_bad, mean_loss) = _scan(
+        params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll, outputs=False
+    )
     return state, _flags(first_bad, mean_loss, state.delta, ys.astype(params0.c.dtype))
 
 
