@@ -461,7 +461,8 @@ def throughput_table(widths, dims, seconds, rounds, loop_seconds, mach_global):
             rows.append(
                 dict(
                     d=d, N=n, K=k, K_numpy=k_np, K_jit_step=k_js, rate=rate, rate_per_cpu_second=rate_cpu, ratios=r,
-                    cpu_time_ratios=rc, cpu_share=share, xla_mib=mib, roofline=roofline(p, xs, ys, rate_cpu, mach_global),
+                    cpu_time_ratios=rc, cpu_share=share, xla_mib=mib,
+                    roofline=roofline(p, xs, ys, rate_cpu, mach_global),
                 )
             )  # fmt: skip
     return rows
@@ -584,9 +585,16 @@ def width_scaling_note(rows):
 
 
 def float64_cost(widths, dims, seconds, rounds):
-    print("\nfloat64 against float32 (train_online; cost = time64 / time32 for the same steps)")
-    print(f"{'d':>2} {'N':>7} {'K':>7} | {'f32':>9} {'f64':>9} | {'cost':>5}")
+    """train_online in float64 against float32, with the reasons: per dtype the traffic of the
+    compiled loop and the machine's pass, tanh and FMA rates at this ``N``, and the cost the serial
+    model (passes + tanh + flops, one after the other) predicts from them."""
+    print("\nfloat64 against float32 (train_online; cost = time64 / time32 for the same steps, wall and CPU time)")
+    print(
+        f"{'d':>2} {'N':>7} {'K':>7} | {'f32':>9} {'f64':>9} | {'cost':>5} {'cpu':>5} | {'B xla':>9} {'pass GB/s':>9}"
+        f" {'tanh/s':>15} {'fma/s':>15} | {'model':>5}"
+    )
     rows = []
+    est, act = rnnntk.network.parse_grad("rtrl"), rnnntk.network.get_activation("tanh")
     for d in dims:
         for n in widths:
             k = steps_for(seconds, n, 3e8)
@@ -602,8 +610,24 @@ def float64_cost(widths, dims, seconds, rounds):
             )
             rate = {m: n * k / statistics.median(v) for m, v in t.items()}
             cost = ratio(t, "f32", "f64")
-            print(f"{d:>2} {n:>7} {k:>7} | {rate['f32']:>9.3g} {rate['f64']:>9.3g} | {cost:>5.2f}", flush=True)
-            rows.append(dict(d=d, N=n, K=k, rate=rate, cost=cost))
+            cost_cpu = ratio(CPU, "f32", "f64")
+            info = {}
+            for name, (pp, xx, yy) in {"f32": (p32, x32, y32), "f64": (p, xs, ys)}.items():
+                compiled = _train_online_jit.lower(pp, xx, yy, None, BETA, ALPHA, est, act).compile()
+                w = work("online", d, pp.c.dtype.itemsize)
+                mach = machine(n, pp.c.dtype)
+                bx = xla_bytes(compiled, n, d, UNROLL)
+                info[name] = dict(xla_bytes=bx, machine=mach, serial=serial(w, mach, bx))
+            a, b = info["f32"], info["f64"]
+            model = a["serial"] / b["serial"]
+            ma, mb = a["machine"], b["machine"]
+            print(
+                f"{d:>2} {n:>7} {k:>7} | {rate['f32']:>9.3g} {rate['f64']:>9.3g} | {cost:>5.2f} {cost_cpu:>5.2f} |"
+                f" {a['xla_bytes']:>4.0f}/{b['xla_bytes']:<4.0f} {ma['bw'] / 1e9:>4.0f}/{mb['bw'] / 1e9:<4.0f}"
+                f" {ma['tanh']:>7.2g}/{mb['tanh']:<7.2g} {ma['flops']:>7.2g}/{mb['flops']:<7.2g} | {model:>5.2f}",
+                flush=True,
+            )
+            rows.append(dict(d=d, N=n, K=k, rate=rate, cost=cost, cost_cpu=cost_cpu, model=model, detail=info))
     return rows
 
 
@@ -670,6 +694,7 @@ def main(argv=None):
     ap.add_argument("--widths", help="comma-separated widths N of the main table (default: by --quick)")
     ap.add_argument("--dims", help="comma-separated input dimensions d of the main table (default 1,8)")
     ap.add_argument("--table-only", action="store_true", help="only the main table and the roofline")
+    ap.add_argument("--float64", action="store_true", help="with --table-only: also the float64 section")
     args = ap.parse_args(argv)
     if args.quick:
         widths, dims, seconds, loop_seconds, rounds = (100, 1000, 16000, 100000), (1, 8), 0.1, 0.1, 5
@@ -690,6 +715,8 @@ def main(argv=None):
     rows = throughput_table(widths, dims, seconds, rounds, loop_seconds, glob)
     print_roofline(rows, glob)
     if args.table_only:
+        if args.float64:
+            float64_cost(widths, dims, seconds, rounds)
         return 0
     width_scaling_note(rows)
     steps = steps_scaling(1000, ks, rounds)
