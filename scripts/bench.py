@@ -234,14 +234,23 @@ def xla_mib(p, xs, ys) -> float:
 # --------------------------------------------------------------------------- the machine and the work
 
 
+#: On the CPU, rates are per CPU-second of this process (robust to other processes' load); on an
+#: accelerator, per wall-clock second (the host's CPU time says nothing about the device).
+ON_CPU = jax.default_backend() == "cpu"
+
+
+def _clock() -> float:
+    return time.process_time() if ON_CPU else time.perf_counter()
+
+
 def _best_cpu(f, rounds: int = 5) -> float:
-    """Least process CPU time of ``rounds`` calls after a warm-up (CPU time: robust to other load)."""
+    """Least time (`_clock`) of ``rounds`` calls after a warm-up."""
     jax.block_until_ready(f())
     best = float("inf")
     for _ in range(rounds):
-        c = time.process_time()
+        c = _clock()
         jax.block_until_ready(f())
-        best = min(best, time.process_time() - c)
+        best = min(best, _clock() - c)
     return max(best, 1e-9)
 
 
@@ -355,7 +364,7 @@ def _nbytes(type_text: str) -> int:
     return total
 
 
-def xla_bytes(compiled, n: int, d: int, steps_per_iteration: int) -> float:
+def xla_bytes(compiled, n: int, d: int, steps_per_iteration: int, kernels: bool = False):
     """Bytes per unit-step that XLA's compiled loop moves: over the kernels (fusions, copies, custom
     calls) of the scan's loop body, the size of every operand plus the result, per unit and step.
 
@@ -367,12 +376,12 @@ def xla_bytes(compiled, n: int, d: int, steps_per_iteration: int) -> float:
     unit = {_ITEM["f32"] * n, _ITEM["f32"] * n * d, _ITEM["f64"] * n, _ITEM["f64"] * n * d}
     text = compiled.as_text()
     bodies = set(re.findall(r"body=%?([\w.\-]+)", text)) or set(re.findall(r"ENTRY %?([\w.\-]+)", text))
-    best = 0
+    best, count = 0, 0
     for name in bodies:
         m = re.search(r"\n(?:ENTRY )?%?" + re.escape(name) + r" [^\n]*\{\n(.*?)\n\}", text, re.S)
         if m is None:
             continue
-        shapes, total = {}, 0
+        shapes, total, nk = {}, 0, 0
         for line in m.group(1).splitlines():
             d = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = (\([^=]*?\)|\S+) ([\w\-]+)\((.*?)\)", line)
             if d is None:
@@ -382,8 +391,11 @@ def xla_bytes(compiled, n: int, d: int, steps_per_iteration: int) -> float:
             if op in ("fusion", "copy", "custom-call", "dot", "reduce"):
                 sizes = [shapes[var]] + [shapes.get(a.strip().lstrip("%"), 0) for a in args.split(",")]
                 total += sum(b for b in sizes if b in unit)
-        best = max(best, total)
-    return best / (n * steps_per_iteration)
+                nk += 1
+        if total > best:
+            best, count = total, nk
+    per = best / (n * steps_per_iteration)
+    return (per, count / steps_per_iteration) if kernels else per
 
 
 def roof(w: dict, mach: dict, bytes_per: float) -> tuple[float, str]:
@@ -462,7 +474,7 @@ def throughput_table(widths, dims, seconds, rounds, loop_seconds, mach_global):
                 dict(
                     d=d, N=n, K=k, K_numpy=k_np, K_jit_step=k_js, rate=rate, rate_per_cpu_second=rate_cpu, ratios=r,
                     cpu_time_ratios=rc, cpu_share=share, xla_mib=mib,
-                    roofline=roofline(p, xs, ys, rate_cpu, mach_global),
+                    roofline=roofline(p, xs, ys, rate_cpu if ON_CPU else rate, mach_global),
                 )
             )  # fmt: skip
     return rows
@@ -483,13 +495,13 @@ def roofline(p, xs, ys, rate_cpu, mach_global) -> dict:
     out = {}
     for m in ("numpy", "jit-step", "floor", "steps", "online"):
         w = work(m, d, itemsize)
-        bx = xla_bytes(compiled[m][0], n, d, compiled[m][1]) if m in compiled else float(w["bytes"])
+        bx, nk = xla_bytes(compiled[m][0], n, d, compiled[m][1], True) if m in compiled else (float(w["bytes"]), 0)
         attain, bound = roof(w, mach, w["bytes"])
         if m == "jit-step" and n / mach_global["dispatch_s"] < attain:
             attain, bound = n / mach_global["dispatch_s"], "calls"  # one dispatch per step
         out[m] = dict(
             **w, xla_bytes=bx, measured=rate_cpu[m], roof=attain, bound=bound, roof_xla=roof(w, mach, bx)[0],
-            serial_xla=serial(w, mach, bx),
+            serial_xla=serial(w, mach, bx), kernels_per_step=nk,
         )  # fmt: skip
     out["machine"] = mach
     return out
@@ -497,8 +509,12 @@ def roofline(p, xs, ys, rate_cpu, mach_global) -> dict:
 
 def print_roofline(rows, glob):
     print(
-        "\nRoofline (float32, rtrl; per unit-step; rates per CPU-second of one process, so that other load"
-        " does not move them)"
+        "\nRoofline (float32, rtrl; per unit-step; "
+        + (
+            "rates per CPU-second of one process, so that other load does not move them)"
+            if ON_CPU
+            else f"rates per wall-clock second on {jax.devices()[0].device_kind})"
+        )
     )
     print(
         f"machine: DRAM triad {glob['dram_bw'] / 1e9:.1f} GB/s, float32 matmul {glob['matmul_flops'] / 1e9:.0f} GFLOP/s"
@@ -506,12 +522,14 @@ def print_roofline(rows, glob):
     )
     print(
         "pass = GB/s of a triad pass over [N] vectors in a compiled loop, tanh = calls/s, fma = FLOP/s of a fused"
-        " multiply-add chain (one core, at this N); B min = least traffic, B xla = traffic of the compiled loop;"
+        " multiply-add chain (one core, at this N); B min = least traffic, B xla = traffic of the compiled loop,"
+        " kern = its kernels (passes) per step;"
         " roof = min(pass/B, tanh/calls, fma/flops) with B min, roof-xla with B xla, serial = 1 / (B xla/pass +"
         " calls/tanh + flops/fma)"
     )
     hdr = (
-        f"{'d':>2} {'N':>7} {'pass':>5} {'tanh':>7} {'fma':>7} | {'method':>8} {'flops':>5} {'B min':>5} {'B xla':>6} |"
+        f"{'d':>2} {'N':>7} {'pass':>5} {'tanh':>7} {'fma':>7} | {'method':>8} {'flops':>5} {'B min':>5} {'B xla':>6}"
+        f" {'kern':>4} |"
         f" {'measured':>8} {'roof':>8} {'bound':>6} {'frac':>5} | {'roof-xla':>8} {'frac':>5} |"
         f" {'serial':>8} {'frac':>5}"
     )
@@ -528,7 +546,9 @@ def print_roofline(rows, glob):
                 else " " * 32
             )
             print(
-                f"{lead} | {m:>8} {x['flops']:>5} {x['bytes']:>5} {x['xla_bytes']:>6.0f} | {x['measured']:>8.3g}"
+                f"{lead} | {m:>8} {x['flops']:>5} {x['bytes']:>5} {x['xla_bytes']:>6.0f}"
+                f" {x['kernels_per_step']:>4.1f} |"
+                f" {x['measured']:>8.3g}"
                 f" {x['roof']:>8.3g} {x['bound']:>6} {x['measured'] / x['roof']:>5.2f} | {x['roof_xla']:>8.3g}"
                 f" {x['measured'] / x['roof_xla']:>5.2f} | {x['serial_xla']:>8.3g}"
                 f" {x['measured'] / x['serial_xla']:>5.2f}"
