@@ -37,8 +37,9 @@ threads (large ``N``). The CPU-time ratios next to it are a load-insensitive che
 single-threaded sizes. Memory: ``xla MiB`` is what the compiled ``train_online`` program
 allocates (arguments + outputs + temporaries, from XLA's memory analysis); the process peak RSS
 is printed at the end. Further sections: throughput against the number of steps (per-call
-overhead), float64 against float32 with the reasons (traffic and float64 rates), and an ensemble of 8 networks of ``N = 4000`` under
-``jax.vmap`` against one network of ``N = 32000``. Exit status 1 if a target is missed.
+overhead), float64 against float32 with the reasons (traffic and float64 rates), and an
+ensemble of 8 networks of ``N = 4000`` under ``jax.vmap`` against one network of ``N = 32000``.
+Exit status 1 if a target is missed.
 """
 
 from __future__ import annotations
