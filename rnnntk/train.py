@@ -124,24 +124,53 @@ def _online_step(params0: Params, out_scale, alpha, lr_unit, est: Estimator, act
     return (delta, s, Jw, Jb), yhat
 
 
-def _scan(params0, state: TrainState, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
+def _with_summary(body):
+    """``body`` with the per-step output replaced by three scalars carried through the loop: the
+    step index, the first step with a non-finite loss (-1 for none) and the sum of the losses."""
+
+    def summarised(carry, inp):
+        inner, (k, first_bad, loss_sum) = carry
+        inner, yhat = body(inner, inp)
+        err = inp[1] - yhat
+        loss = 0.5 * err * err
+        first_bad = jnp.where((first_bad < 0) & ~jnp.isfinite(loss), k, first_bad)
+        return (inner, (k + 1, first_bad, loss_sum + loss)), None
+
+    return summarised
+
+
+def _scan(params0, state: TrainState, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL, outputs=True):
     """``len(ys)`` online steps from ``state``: the traceable core of every public entry point.
 
-    Only ``yhat`` leaves the loop each step; the losses are formed from it afterwards, and the
-    step counter is advanced once.
+    With ``outputs=True`` only ``yhat`` leaves the loop each step (the losses are formed from it
+    afterwards) and the result is ``(state, StepMetrics)``; with ``outputs=False`` nothing leaves
+    the loop per step and the result is ``(state, (first non-finite step or -1, mean loss))``.
+    The step counter is advanced once.
     """
     dtype = params0.c.dtype
     n = params0.c.shape[-1]
     beta = jnp.asarray(beta, dtype)
     out_scale = jnp.power(jnp.asarray(n, dtype), -beta)
     lr_unit = jnp.power(jnp.asarray(n, dtype), beta - 2)
-    body = partial(_online_step, params0, out_scale, jnp.asarray(alpha, dtype), lr_unit, est, act)
     ys = ys.astype(dtype)
-    inputs = (xs.astype(dtype), ys) if lr_scale is None else (xs.astype(dtype), ys, lr_scale.astype(dtype))
+    xs = xs.astype(dtype)
     carry = (state.delta, state.S, state.Jw, state.Jb)
-    (delta, S, Jw, Jb), yhat = jax.lax.scan(body, carry, inputs, unroll=min(unroll, max(1, ys.shape[0])))
+    body = partial(_online_step, params0, out_scale, jnp.asarray(alpha, dtype), lr_unit, est, act)
+    inputs = (xs, ys) if lr_scale is None else (xs, ys, lr_scale.astype(dtype))
+    k = ys.shape[0]
+    unroll = min(unroll, max(1, k))
+    if outputs:
+        (delta, S, Jw, Jb), yhat = jax.lax.scan(body, carry, inputs, unroll=unroll)
+    else:
+        summary0 = (jnp.zeros((), jnp.int32), -jnp.ones((), jnp.int32), jnp.zeros((), dtype))
+        ((delta, S, Jw, Jb), (_, first_bad, loss_sum)), _ = jax.lax.scan(
+            _with_summary(body), (carry, summary0), inputs, unroll=unroll
+        )
+    state = TrainState(delta, S, Jw, Jb, state.step + k)
+    if not outputs:
+        return state, (first_bad, loss_sum / max(k, 1))
     err = ys - yhat
-    return TrainState(delta, S, Jw, Jb, state.step + ys.shape[0]), StepMetrics(yhat, 0.5 * err * err)
+    return state, StepMetrics(yhat, 0.5 * err * err)
 
 
 def _finite_flags(loss: Array, delta: Params, ys: Array) -> Array:
@@ -149,9 +178,13 @@ def _finite_flags(loss: Array, delta: Params, ys: Array) -> Array:
     mean Y^2]`` (float32): what `_raise_if_diverged` needs, in one transfer."""
     finite = jnp.isfinite(loss)
     first_bad = jnp.where(jnp.all(finite), -1, jnp.argmin(finite))
+    mean_loss = jnp.mean(loss) if loss.shape[0] else jnp.zeros((), loss.dtype)
+    return _flags(first_bad, mean_loss, delta, ys)
+
+
+def _flags(first_bad, mean_loss, delta: Params, ys: Array) -> Array:
     params_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in delta]))
     m2 = jnp.mean(ys * ys) if ys.shape[0] else jnp.zeros((), ys.dtype)
-    mean_loss = jnp.mean(loss) if loss.shape[0] else jnp.zeros((), loss.dtype)
     # one float32 vector (one transfer); the step index is exact in float32 below 2^24 steps a chunk
     return jnp.stack([x.astype(jnp.float32) for x in (first_bad, params_ok, mean_loss, m2)])
 
@@ -168,6 +201,19 @@ def _train_scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll=
 def _train_scan_checked(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
     state, metrics = _scan(params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll)
     return state, metrics, _finite_flags(metrics.loss, state.delta, ys.astype(metrics.loss.dtype))
+
+
+def _train_online_scan(params0, xs, ys, lr_scale, beta, alpha, est, act, unroll=UNROLL):
+    """`train_online`'s program: the zero state and the scan without per-step outputs (the losses
+    are summed and checked inside the loop); returns ``(state, flags)`` as `_train_scan_checked`."""
+    state = _zero_state(params0, _tau(est))
+    state, (first_bad, mean_loss) = _scan(
+        params0, state, xs, ys, lr_scale, beta, alpha, est, act, unroll, outputs=False
+    )
+    return state, _flags(first_bad, mean_loss, state.delta, ys.astype(params0.c.dtype))
+
+
+_train_online_jit = jax.jit(_train_online_scan, static_argnames=_STATIC)
 
 
 def _host(x) -> np.ndarray | None:
@@ -335,9 +381,6 @@ def train_online(
     beta = check_beta(beta)
     alpha = check_positive(alpha, "alpha")
     xs, ys, lr_scale = _check_sequence(params, xs, ys, lr_scale, act)
-    # three dispatches: a program that also formed theta_0 + delta measured ~10% slower at
-    # N = 10^5, d = 8 (the same loop; XLA's handling of its buffers differs)
-    state = _zero_state_jit(params, _tau(est))
-    state, _, flags = _train_scan_checked(params, state, xs, ys, lr_scale, beta, alpha, est, act)
+    state, flags = _train_online_jit(params, xs, ys, lr_scale, beta, alpha, est, act)
     _raise_if_nonfinite(flags)
     return current_params(params, state)

@@ -115,6 +115,32 @@ def test_non_finite_training_raises(problem):
         rnnntk.train_online(params, xs * 1e3, ys * 1e200, beta=0.5, alpha=1e200)
 
 
+@pytest.mark.parametrize("scale_ys", [1.0, 1e100])
+def test_in_loop_summary_equals_per_step_outputs(problem, scale_ys):
+    """train_online sums the losses and finds the first non-finite one inside the loop; the result
+    must equal the checked train_steps program, which forms them from the per-step outputs."""
+    from rnnntk.network import get_activation, parse_grad
+    from rnnntk.train import _train_online_jit, _train_scan_checked
+
+    params, xs, ys = problem
+    est, act = parse_grad("rtrl"), get_activation("tanh")
+    ys = ys * scale_ys
+    alpha = 3.0 if scale_ys == 1.0 else 1e250  # the second run overflows after its first step
+    state_a, flags_a = _train_online_jit(params, xs, ys, None, 0.75, alpha, est, act)
+    state_b, metrics, flags_b = _train_scan_checked(params, init_state(params), xs, ys, None, 0.75, alpha, est, act)
+    flags_a, flags_b = np.asarray(flags_a), np.asarray(flags_b)
+    if scale_ys == 1.0:
+        assert flags_b[0] == -1 and np.isfinite(flags_b[2])
+        # mean of 40 float64 losses summed in two orders: roundoff 1e-15 relative
+        np.testing.assert_allclose(flags_a, flags_b, rtol=1e-13)
+        for x, y in zip(state_a.delta, state_b.delta):
+            np.testing.assert_array_equal(x, y)
+    else:
+        assert flags_b[0] > 0, "the run must diverge after its first step for the test to mean anything"
+        assert flags_a[0] == flags_b[0]
+        assert flags_a[1] == flags_b[1]
+
+
 def test_vmap_over_seeds_alpha_and_beta(key):
     """Ensembles: one vmapped program equals separate runs."""
     keys = jax.random.split(key, 3)
