@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnntk.metrics import fit_above_floor, fit_loglog, heuristic_rate
+from rnnntk.run.metrics import fit_above_floor, fit_loglog, heuristic_rate
 
 
 def grid_label(alpha: float, beta: float, alphas: list[float]) -> str:
@@ -29,7 +29,7 @@ def final_slopes(res, ctx=None) -> list[dict]:
 
     ``slope``, ``lo``, ``hi`` fit every width (`fit_loglog`); ``above_floor`` is the fit over the
     widths whose D_N stands above twice the limit's floor, the floor subtracted in quadrature
-    (`rnnntk.metrics.fit_above_floor`), with ``resolved = False`` and a reason when the data
+    (`rnnntk.run.metrics.fit_above_floor`), with ``resolved = False`` and a reason when the data
     cannot resolve a rate.
 
     With ``ctx``: each slope is logged, and the run's summary gets ``slope/<grad>/<point>``,

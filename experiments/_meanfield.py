@@ -1,5 +1,5 @@
 """What the mean-field experiments share: their configuration, and the training of every width and
-seed of one study (`rnnntk.meanfield`), resumable width by width.
+seed of one study (`rnnntk.elman.meanfield`), resumable width by width.
 
 Configuration (``cfg.experiment``):
 
@@ -11,7 +11,7 @@ Configuration (``cfg.experiment``):
 - ``activation``, ``init`` (``var_w``, ``var_u``, ``var_b``, ``var_v``), ``train_bias``: the student.
 
 Random numbers (all derived from ``cfg.seed``): seed ``s`` draws its initial network
-(`rnnntk.meanfield.embedded_init`: every width is the first ``N`` units of one draw at the widest
+(`rnnntk.elman.meanfield.embedded_init`: every width is the first ``N`` units of one draw at the widest
 width) and its batches from keys shared by all widths (common random numbers); the held-out
 windows are shared by all seeds and widths.
 """
@@ -26,11 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnntk._checks import ConfigError, check_positive, check_positive_int, require
-from rnnntk.config import as_list, build_data
 from rnnntk.data import build_target, target_memory
 from rnnntk.divergence import check_values, second_moment
 from rnnntk.elman import check_variance, get_elman_activation
-from rnnntk.meanfield import (
+from rnnntk.elman.meanfield import (
     Problem,
     embedded_init,
     evaluate,
@@ -40,6 +39,7 @@ from rnnntk.meanfield import (
     sample_windows,
     train_chunk,
 )
+from rnnntk.run.config import as_list, build_data
 
 VARIANCES = ("var_w", "var_u", "var_b", "var_v")
 

@@ -37,8 +37,8 @@ import time
 import jax
 import numpy as np
 
-from rnnntk.metrics import heuristic_rate
 from rnnntk.precision import float64
+from rnnntk.run.metrics import heuristic_rate
 
 from .actor_critic import _hyper, _ode, _problem, _train_stage
 

@@ -32,13 +32,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_positive_int, require
-from rnnntk.chunks import chunk_layout, layout, train_all
-from rnnntk.config import as_list, build_data, limit_options_from_config, model_from_config
 from rnnntk.data import make_dataset
-from rnnntk.ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble
-from rnnntk.network import parse_grad
-from rnnntk.plots import convergence_plot
+from rnnntk.diagonal.chunks import chunk_layout, layout, train_all
+from rnnntk.diagonal.ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble
+from rnnntk.diagonal.network import parse_grad
 from rnnntk.precision import float64
+from rnnntk.run.config import as_list, build_data, limit_options_from_config, model_from_config
+from rnnntk.run.plots import convergence_plot
 
 
 def validate(cfg) -> None:

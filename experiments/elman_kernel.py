@@ -34,11 +34,11 @@ import numpy as np
 
 import rnnntk
 from rnnntk._checks import ConfigError, check_positive_int, require
-from rnnntk.config import as_list, build_data, elman_from_config, limit_options_from_config, model_from_config
 from rnnntk.elman import POOLS, check_variance, get_elman_activation
-from rnnntk.metrics import fit_loglog, relative_frobenius
-from rnnntk.plots import convergence_plot
 from rnnntk.precision import float64
+from rnnntk.run.config import as_list, build_data, elman_from_config, limit_options_from_config, model_from_config
+from rnnntk.run.metrics import fit_loglog, relative_frobenius
+from rnnntk.run.plots import convergence_plot
 
 VARIANCES = ("var_w", "var_u", "var_b", "var_v")
 
@@ -199,7 +199,7 @@ def _figure(ctx, dev, fits, widths, em, model, *, B, T, seeds) -> None:
 if __name__ == "__main__":
     import sys
 
-    from rnnntk.cli import main
+    from rnnntk.run.cli import main
 
     sys.argv = [sys.argv[0], "experiment=elman_kernel", *sys.argv[1:]]
     try:

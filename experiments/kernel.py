@@ -14,10 +14,10 @@ import numpy as np
 
 import rnnntk
 from rnnntk import provenance
-from rnnntk.config import as_list, build_data, limit_options_from_config, model_from_config
-from rnnntk.metrics import relative_frobenius
-from rnnntk.plots import convergence_plot, new_figure
 from rnnntk.precision import float64
+from rnnntk.run.config import as_list, build_data, limit_options_from_config, model_from_config
+from rnnntk.run.metrics import relative_frobenius
+from rnnntk.run.plots import convergence_plot, new_figure
 
 from ._common import headline
 

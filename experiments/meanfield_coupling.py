@@ -3,7 +3,7 @@ each other as ``N`` grows.
 
 There is no closed-form mean-field limit to compare with; instead the networks of a doubling
 ladder of widths ``N_0, 2 N_0, ..., N_max`` are coupled through one neuronal embedding
-(`rnnntk.meanfield.embedded_init`): for every seed, the width-``N`` network is the first ``N``
+(`rnnntk.elman.meanfield.embedded_init`): for every seed, the width-``N`` network is the first ``N``
 units of the widest network's i.i.d. draw (``W[:N, :N]``, ``U[:, :N]``, ``c[:N]``), and every
 width reads the same SGD batches. Each width is then a sub-sample of the same infinite population
 of units, driven by the same data, so all of them approach one (batch-dependent) mean-field
@@ -36,9 +36,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import ConfigError, require
-from rnnntk.metrics import fit_loglog
-from rnnntk.plots import convergence_plot
 from rnnntk.precision import float64
+from rnnntk.run.metrics import fit_loglog
+from rnnntk.run.plots import convergence_plot
 
 from ._meanfield import check_widths, describe, run_widths, setup_from, steps_label
 
@@ -164,7 +164,7 @@ def _figure(ctx, setup, seeds, t, pairs, Dp, series, fits, nmax):
 if __name__ == "__main__":
     import sys
 
-    from rnnntk.cli import main
+    from rnnntk.run.cli import main
 
     sys.argv = [sys.argv[0], "experiment=meanfield_coupling", *sys.argv[1:]]
     try:

@@ -1,7 +1,7 @@
 """meanfield_loss: the mean-field Elman network trained by online SGD on the population risk of a
 finite-memory target, for several widths: does the loss approach its global minimum?
 
-Setting (`rnnntk.meanfield`): windows of ``m`` inputs of the stationary chain ``cfg.data`` read
+Setting (`rnnntk.elman.meanfield`): windows of ``m`` inputs of the stationary chain ``cfg.data`` read
 from zero state; the target ``cfg.target`` (by default `rnnntk.data.ElmanTeacher`, a fixed
 random mean-field Elman network reading the same windows, so the global minimum of the risk is 0
 at every width that is a multiple of the teacher's and in the mean-field limit); learning rates
@@ -37,10 +37,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import ConfigError
-from rnnntk.meanfield import DISPLACED
-from rnnntk.metrics import fit_loglog
-from rnnntk.plots import convergence_plot
+from rnnntk.elman.meanfield import DISPLACED
 from rnnntk.precision import float64
+from rnnntk.run.metrics import fit_loglog
+from rnnntk.run.plots import convergence_plot
 
 from ._meanfield import (
     check_widths,
@@ -233,7 +233,7 @@ def _figure(ctx, widths, seeds, studies, res, fits, decays, fitted):
 if __name__ == "__main__":
     import sys
 
-    from rnnntk.cli import main
+    from rnnntk.run.cli import main
 
     sys.argv = [sys.argv[0], "experiment=meanfield_loss", *sys.argv[1:]]
     try:

@@ -3,7 +3,7 @@ against simple baselines on a held-out part.
 
 Each dataset in ``experiment.datasets`` is a data-source configuration (``source: real`` with a
 ``series``, or ``source: lob`` with the order-book options and a ``length``), standardised with
-statistics of its training part and split in time (`rnnntk.realdata`). The task is one-step-ahead
+statistics of its training part and split in time (`rnnntk.data.realdata`). The task is one-step-ahead
 forecasting: the next value of the series (real data), the next mid-price move (order book).
 
 A fixed-width network (``experiment.width``) is trained online, per estimator in ``training.grad``
@@ -30,14 +30,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_nonnegative_int, check_positive, check_positive_int, require
-from rnnntk.chunks import schedule, train_all
-from rnnntk.config import as_list, model_from_config
 from rnnntk.data import build_source
-from rnnntk.ensemble import init_ensemble, predict_ensemble
-from rnnntk.network import parse_grad
+from rnnntk.data.realdata import Split
+from rnnntk.diagonal.chunks import schedule, train_all
+from rnnntk.diagonal.ensemble import init_ensemble, predict_ensemble
+from rnnntk.diagonal.network import parse_grad
+from rnnntk.diagonal.train import decay_schedule
 from rnnntk.precision import float64
-from rnnntk.realdata import Split
-from rnnntk.train import decay_schedule
+from rnnntk.run.config import as_list, model_from_config
 
 
 def _plain(node) -> dict:

@@ -8,7 +8,7 @@ trainer as ``lr_scale``, chunk by chunk, so memory stays bounded), once per esti
 same data: common random numbers). At log-spaced steps ``k`` the parameters are frozen and the
 gradient of the stationary loss ``L(theta) = E_pi (Y - yhat(theta; xi))^2 / 2`` is estimated by an
 ergodic average with exact RTRL sensitivities over one long evaluation path (the same path for
-every ``k``, seed and estimator; `rnnntk.stationary.stationary_gradient`).
+every ``k``, seed and estimator; `rnnntk.diagonal.stationary.stationary_gradient`).
 
 What the figure should show: for ``rtrl`` the norm ``||grad L(theta_k)||`` goes to zero (RTRL follows
 the true gradient asymptotically and a decaying step removes the SGD noise: convergence to a
@@ -52,15 +52,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_positive, check_positive_int, require
-from rnnntk.chunks import schedule, train_chunks
-from rnnntk.config import as_list, build_data, model_from_config
 from rnnntk.data import make_dataset
-from rnnntk.ensemble import init_ensemble
-from rnnntk.metrics import fit_loglog
-from rnnntk.network import parse_grad
+from rnnntk.diagonal.chunks import schedule, train_chunks
+from rnnntk.diagonal.ensemble import init_ensemble
+from rnnntk.diagonal.network import parse_grad
+from rnnntk.diagonal.stationary import stationary_gradient
+from rnnntk.diagonal.train import decay_schedule
 from rnnntk.precision import float64
-from rnnntk.stationary import stationary_gradient
-from rnnntk.train import decay_schedule
+from rnnntk.run.config import as_list, build_data, model_from_config
+from rnnntk.run.metrics import fit_loglog
 
 
 def validate(cfg) -> None:

@@ -63,7 +63,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rnnntk  # noqa: E402
-from rnnntk.train import UNROLL, _train_online_jit, _train_scan, init_state, train_steps  # noqa: E402
+from rnnntk.diagonal.train import UNROLL, _train_online_jit, _train_scan, init_state, train_steps  # noqa: E402
 
 BETA, ALPHA = 0.75, 1.0
 
@@ -234,7 +234,7 @@ def problem(n: int, d: int, k: int, dtype, seed: int = 0):
 
 def xla_mib(p, xs, ys) -> float:
     """MiB allocated by the compiled training program of `train_online` (arguments, outputs, temporaries)."""
-    est, act = rnnntk.network.parse_grad("rtrl"), rnnntk.network.get_activation("tanh")
+    est, act = rnnntk.diagonal.network.parse_grad("rtrl"), rnnntk.diagonal.network.get_activation("tanh")
     m = _train_online_jit.lower(p, xs, ys, None, BETA, ALPHA, est, act).compile().memory_analysis()
     if m is None:
         return float("nan")
@@ -495,7 +495,7 @@ def roofline(p, xs, ys, rate_cpu, mach_global) -> dict:
     n, d = p.w.shape
     itemsize = p.c.dtype.itemsize
     mach = machine(n, p.c.dtype)
-    est, act = rnnntk.network.parse_grad("rtrl"), rnnntk.network.get_activation("tanh")
+    est, act = rnnntk.diagonal.network.parse_grad("rtrl"), rnnntk.diagonal.network.get_activation("tanh")
     compiled = {
         "floor": (_floor_jit.lower(*p, xs, ys, BETA, ALPHA, FLOOR_UNROLLS[-1]).compile(), FLOOR_UNROLLS[-1]),
         "steps": (_train_scan.lower(p, init_state(p), xs, ys, None, BETA, ALPHA, est, act).compile(), UNROLL),
@@ -624,7 +624,7 @@ def float64_cost(widths, dims, seconds, rounds):
         f" {'tanh/s':>15} {'fma/s':>15} | {'model':>5}"
     )
     rows = []
-    est, act = rnnntk.network.parse_grad("rtrl"), rnnntk.network.get_activation("tanh")
+    est, act = rnnntk.diagonal.network.parse_grad("rtrl"), rnnntk.diagonal.network.get_activation("tanh")
     for d in dims:
         for n in widths:
             k = steps_for(seconds, n, 3e8)

@@ -3,7 +3,7 @@
     python scripts/bench_grouping.py                      # the quick `convergence` study's shapes
     python scripts/bench_grouping.py --widths 1000 4000 16000 64000 --seeds 16
 
-A study (`rnnntk.study`) trains each width as its own jitted program: ``S`` seeds x ``G`` grid
+A study (`rnnntk.diagonal.study`) trains each width as its own jitted program: ``S`` seeds x ``G`` grid
 points, ``T N`` steps in ``chunks`` chunks after a frozen burn-in. Every width therefore costs one
 compilation of the chunk program. Grouping widths into one program saves compilations but
 computes more, because a width ``N`` trains ``T N`` steps and the group must run as many steps
@@ -28,14 +28,14 @@ import os
 import subprocess
 import sys
 
-from rnnntk.study import chunk_layout
+from rnnntk.diagonal.study import chunk_layout
 
 CHILD = r"""
 import json, sys, time
 import jax, jax.numpy as jnp, numpy as np
-from rnnntk.ensemble import init_ensemble, train_chunk
-from rnnntk.network import get_activation, parse_grad
-from rnnntk.study import chunk_layout
+from rnnntk.diagonal.ensemble import init_ensemble, train_chunk
+from rnnntk.diagonal.network import get_activation, parse_grad
+from rnnntk.diagonal.study import chunk_layout
 width, seeds, grid, steps, chunks, burn = (int(a) for a in sys.argv[1:7])
 _, L, burn_chunks = chunk_layout(steps, 1, chunks, burn)  # the study's chunking of `steps` steps
 kw = dict(est=parse_grad("rtrl"), act=get_activation("tanh"))

@@ -11,7 +11,7 @@ second call (compile excluded; skipped when the first took over 20 s, of which c
 seconds) and of the first, the process peak RSS, the size of the ``[P, P]`` result, and the peak
 minus the memory of the process before the first call (JAX, the path, the nodes). The cost
 is ``O(M (P + burn) d)`` for the recursions plus ``2 M P^2 (d + 2)`` flops for the products;
-memory is the kernel matrix plus a bounded working set (``rnnntk.ntk.MEMORY_BUDGET``).
+memory is the kernel matrix plus a bounded working set (``rnnntk.diagonal.ntk.MEMORY_BUDGET``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def one(P: int, M: int, d: int, method: str) -> dict:
         K = jax.block_until_ready(rnnntk.limit_kernel(xs, **kw))
         second = time.perf_counter() - t
     if method != "monte_carlo":
-        from rnnntk.limit import initial_law_nodes
+        from rnnntk.diagonal.limit import initial_law_nodes
 
         M = len(initial_law_nodes(xs, b0=0.5, s_w=1.0).b)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -14,7 +14,7 @@ histories: the floor estimate ``(mean_q var_paths h_T(xi_q))^{1/2}`` (for two pa
 distance over ``sqrt 2``), the time per limit (the first includes compiling; the mean of the
 others is reported), and the peak memory above the process's memory before the first limit.
 
-- ``path L``: `rnnntk.limit_path.path_limit` with its default nodes (32 x 6 folded, ``F = 288``) on a
+- ``path L``: `rnnntk.diagonal.limit_path.path_limit` with its default nodes (32 x 6 folded, ``F = 288``) on a
   path of ``L`` histories; memory ``O(F^2 + chunk F)`` whatever ``L``.
 - ``P-history``: today's solver, one bag of ``P = 1000`` histories (default quadrature,
   ``tol = 1e-8`` as ``configs/limit/quadrature.yaml``): ``K [P, P]``, ``Kx [Q, P]``, the flow and
@@ -56,8 +56,8 @@ def one(kind: str, L: int, paths: int) -> dict:
 
     jax.config.update("jax_enable_x64", True)
     import rnnntk
-    from rnnntk.limit import kernel_flow, limit_kernel, off_sample
-    from rnnntk.limit_path import path_limit
+    from rnnntk.diagonal.limit import kernel_flow, limit_kernel, off_sample
+    from rnnntk.diagonal.limit_path import path_limit
 
     xe, _ = rnnntk.make_dataset(jax.random.key(12345), Q + BURN, dim=1, dtype="float64")
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -22,8 +22,8 @@ import sys
 CHILD = r"""
 import json, sys, time
 import jax, jax.numpy as jnp, numpy as np
-from rnnntk.ensemble import device_mesh, init_ensemble, padded_seeds, train_chunk
-from rnnntk.network import get_activation, parse_grad
+from rnnntk.diagonal.ensemble import device_mesh, init_ensemble, padded_seeds, train_chunk
+from rnnntk.diagonal.network import get_activation, parse_grad
 seeds, width, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 cpu0 = time.process_time()
 mesh = device_mesh()

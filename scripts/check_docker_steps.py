@@ -151,7 +151,7 @@ def main() -> None:
                 docker_copy(arg, context, workdir)
             elif ins == "RUN":
                 run(arg, workdir, env, f"step {n} RUN")
-        imports = "import rnnntk, rnnntk.actor_critic, rnnntk.experiments, rnnntk.cli"
+        imports = "import rnnntk, rnnntk.actor_critic, rnnntk.experiments, rnnntk.run.cli"
         run(f"python -c '{imports}' && rnnntk --help >/dev/null", workdir, env, "imports")
         if a.cpu:
             # the CUDA lock's own pins (CUDA plugins, NVIDIA wheels): they exist for Linux and this Python

@@ -6,7 +6,7 @@ Gram matrix of full parameter gradients from `jax.jacrev` (including the ``n x n
 ``omega = W / sqrt(var_w)`` (and so on) themselves. The infinite-width kernel as the recurrent-NTK
 literature writes its recursion (`reference_limit_ntk`, plain NumPy loops over pairs of sequences
 and steps), with the one-hidden-layer closed forms (`v_transform`) written out separately.
-Nothing is shared with `rnnntk.elman` or `rnnntk.elman_limit` beyond JAX primitives.
+Nothing is shared with `rnnntk.elman` or `rnnntk.elman.limit` beyond JAX primitives.
 """
 
 import math

@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 from rnnntk.experiments import actor_critic
 
 from rnnntk import ConfigError
-from rnnntk.config import preset_scales
-from rnnntk.runctx import RunContext
+from rnnntk.run.config import preset_scales
+from rnnntk.run.runctx import RunContext
 
 
 def _cfg(**over):

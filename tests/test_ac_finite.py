@@ -13,8 +13,8 @@ from ac_reference import naive_actor_critic
 from rnnntk import ConfigError, actor_critic as ac
 from rnnntk.actor_critic import finite as F
 from rnnntk.actor_critic.nets import empirical_kernel
-from rnnntk.metrics import fit_loglog
-from rnnntk.network import get_activation
+from rnnntk.diagonal.network import get_activation
+from rnnntk.run.metrics import fit_loglog
 
 ACT = get_activation("tanh")
 

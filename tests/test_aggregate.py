@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 from subprocess_env import offline_env
 
 from rnnntk import ConfigError, RunError
-from rnnntk.aggregate import aggregate, load_jobs
-from rnnntk.cli import compose, run
-from rnnntk.study import join_studies, spec_from_config
+from rnnntk.diagonal.study import join_studies, spec_from_config
+from rnnntk.run.aggregate import aggregate, load_jobs
+from rnnntk.run.cli import compose, run
 
 QUIET = ["logger=none", "progress=false"]
 
@@ -27,7 +27,7 @@ def split_sweep(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "rnnntk.cli",
+            "rnnntk.run.cli",
             "-m",
             "experiment=convergence",
             "scale=tiny",
@@ -87,7 +87,7 @@ def test_a_missing_or_failed_job_is_named(split_sweep, tmp_path):
         load_jobs(str(broken))
     # the console script says the same in one line, exit 1
     out = subprocess.run(
-        [sys.executable, "-m", "rnnntk.aggregate", str(broken), "--logger", "none"],
+        [sys.executable, "-m", "rnnntk.run.aggregate", str(broken), "--logger", "none"],
         env=offline_env(tmp_path),
         capture_output=True,
         text=True,
@@ -110,7 +110,7 @@ def test_jobs_of_different_studies_are_not_joined(split_sweep, tmp_path):
 
 
 def test_a_single_run_that_cannot_make_its_figure_fails_before_compiling(tmp_path):
-    from rnnntk import ensemble
+    from rnnntk.diagonal import ensemble
 
     before = sum(ensemble.TRACES.values())
     with pytest.raises(ConfigError, match=r"needs at least 2.*rnnntk -m .*rnnntk-aggregate"):

@@ -1,4 +1,4 @@
-"""The one chunked training loop (`rnnntk.chunks`) against one unchunked run, its checkpoints, its
+"""The one chunked training loop (`rnnntk.diagonal.chunks`) against one unchunked run, its checkpoints, its
 divergence check; and the `rnnntk.float64` switch."""
 
 import jax
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import rnnntk
-from rnnntk.chunks import Checkpoint, chunk_layout, layout, resume, schedule, train_all, train_chunks
+from rnnntk.diagonal.chunks import Checkpoint, chunk_layout, layout, resume, schedule, train_all, train_chunks
+from rnnntk.diagonal.ensemble import init_ensemble
+from rnnntk.diagonal.network import parse_grad
 from rnnntk.divergence import Diverged
-from rnnntk.ensemble import init_ensemble
-from rnnntk.network import parse_grad
 
 MODEL = rnnntk.DiagonalRNN(b0=0.6, s_w=1.4, activation="erf")
 

@@ -12,14 +12,14 @@ from omegaconf import OmegaConf
 from subprocess_env import offline_env
 
 from rnnntk import ConfigError
-from rnnntk.cli import compose, run
-from rnnntk.config import list_experiments
+from rnnntk.run.cli import compose, run
+from rnnntk.run.config import list_experiments
 
 QUIET = ["logger=none", "progress=false"]
 
 
 def _cli(tmp_path, *args, timeout=600):
-    cmd = [sys.executable, "-m", "rnnntk.cli", *args]
+    cmd = [sys.executable, "-m", "rnnntk.run.cli", *args]
     out = subprocess.run(cmd, cwd=tmp_path, env=offline_env(tmp_path), capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
@@ -41,7 +41,7 @@ class PayloadLogger:
         self.logged.append(self.wandb.Image(path))
 
     def log_table(self, name, columns, rows):
-        from rnnntk.loggers import wandb_table
+        from rnnntk.run.loggers import wandb_table
 
         self.logged.append(wandb_table(self.wandb, columns, rows))
 
@@ -61,7 +61,7 @@ def test_every_experiment_composes_and_runs_tiny(tmp_path, name, monkeypatch):
     for scale in ("quick", "paper"):  # the other scales compose too
         compose([f"experiment={name}", f"scale={scale}"])
     payloads = PayloadLogger()
-    monkeypatch.setattr("rnnntk.loggers.make_loggers", lambda cfg, out_dir, info=None: [payloads])
+    monkeypatch.setattr("rnnntk.run.loggers.make_loggers", lambda cfg, out_dir, info=None: [payloads])
     results = run(cfg)
     assert any(isinstance(p, payloads.wandb.Image) for p in payloads.logged)
     assert isinstance(results, dict) and results
@@ -116,7 +116,7 @@ def test_scale_preset_under_command_line_overrides(tmp_path):
     ],
 )
 def test_bad_configuration_fails_before_any_compilation(tmp_path, override, match):
-    from rnnntk import ensemble
+    from rnnntk.diagonal import ensemble
 
     before = sum(ensemble.TRACES.values())
     with pytest.raises(ConfigError, match=match):
@@ -126,13 +126,13 @@ def test_bad_configuration_fails_before_any_compilation(tmp_path, override, matc
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch):
-    from rnnntk import chunks
+    from rnnntk.diagonal import chunks
 
     args = ["experiment=convergence", "scale=tiny", *QUIET, "training.chunks=3", "sweep.widths=[8,12,16]"]
     whole = run(compose(args, out_dir=str(tmp_path / "whole")))
 
     calls = {"n": 0}
-    real = chunks.train_chunk  # the one chunked training loop (rnnntk.chunks.train_chunks) calls it
+    real = chunks.train_chunk  # the one chunked training loop (rnnntk.diagonal.chunks.train_chunks) calls it
 
     def crashing(*a, **k):
         calls["n"] += 1
@@ -155,7 +155,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatc
 
 
 def test_no_retracing_across_chunks_and_repeated_widths(tmp_path):
-    from rnnntk import ensemble
+    from rnnntk.diagonal import ensemble
 
     before = dict(ensemble.TRACES)
     run(
@@ -212,7 +212,7 @@ def test_wandb_offline_run_holds_metrics_and_images(tmp_path):
 def test_logger_none_does_not_import_wandb(tmp_path):
     code = (
         "import sys\n"
-        "from rnnntk.cli import compose, run\n"
+        "from rnnntk.run.cli import compose, run\n"
         "args = ['experiment=memory', 'scale=tiny', 'logger=none', 'progress=false']\n"
         f"run(compose(args, out_dir={str(tmp_path)!r}))\n"
         "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
@@ -255,7 +255,7 @@ def test_config_records_resolved_values(tmp_path):
 def test_chunk_layout_covers_the_steps_with_the_fewest_chunk_lengths():
     """Against a naive search: ``L`` is the shortest chunk such that ``chunks`` chunks hold the
     ``floor(T n)`` steps, and the burn-in takes the fewest whole chunks that hold ``burn`` steps."""
-    from rnnntk.study import chunk_layout
+    from rnnntk.diagonal.study import chunk_layout
 
     rng = np.random.default_rng(3)
     for _ in range(200):

@@ -10,7 +10,7 @@ import pytest
 
 import rnnntk
 from rnnntk.data import apply_target, make_dataset, sample_path, target_memory, window_targets
-from rnnntk.sources import Source, Target
+from rnnntk.data.sources import Source, Target
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,9 @@ def test_a_non_synthetic_source_cannot_be_sampled_and_an_unknown_object_is_refus
 
 
 def test_a_new_source_runs_through_the_study(tmp_path):
-    from rnnntk.cli import compose
-    from rnnntk.runctx import RunContext
-    from rnnntk.study import run_study, spec_from_config
+    from rnnntk.diagonal.study import run_study, spec_from_config
+    from rnnntk.run.cli import compose
+    from rnnntk.run.runctx import RunContext
 
     cfg = compose(["experiment=convergence", "scale=tiny", "data.dim=2"])
     spec = spec_from_config(cfg, source=Rotation(), target=Product(), widths=[8, 16], seeds=1, grads=["rtrl"])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rnnntk import ConfigError, Npz, ensemble
-from rnnntk.cli import compose, run
 from rnnntk.data import NPZ_MAX_ABS
+from rnnntk.run.cli import compose, run
 
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from rnnntk import RunError, actor_critic as ac, init_params, init_state, make_dataset, train_steps
-from rnnntk.cli import compose, run
 from rnnntk.data import ElmanTeacher
 from rnnntk.divergence import DIVERGENCE_FACTOR, Diverged, bound, check_values
-from rnnntk.meanfield import Problem, embedded_init, train_meanfield
+from rnnntk.elman.meanfield import Problem, embedded_init, train_meanfield
+from rnnntk.run.cli import compose, run
 
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 

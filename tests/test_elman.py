@@ -19,7 +19,7 @@ from scipy import integrate
 
 import rnnntk
 from rnnntk.elman import ELMAN_ACTIVATIONS
-from rnnntk.elman_limit import (
+from rnnntk.elman.limit import (
     erf_expectations,
     hermite_rule,
     quadrature_expectations,

@@ -13,8 +13,8 @@ import pytest
 from omegaconf import open_dict
 
 from rnnntk import RunError, provenance
-from rnnntk.cli import compose, run
-from rnnntk.runctx import RunContext, _progress, load_npz, tmp_name
+from rnnntk.run.cli import compose, run
+from rnnntk.run.runctx import RunContext, _progress, load_npz, tmp_name
 
 QUIET = ["logger=none", "progress=false"]
 CONV = ["experiment=convergence", "scale=tiny", *QUIET]
@@ -94,11 +94,11 @@ def test_damaged_stage_and_checkpoint_are_named_and_recomputed(tmp_path, capsys)
 
 
 def test_resume_says_so_and_does_not_duplicate_metric_lines(tmp_path, monkeypatch, capsys):
-    from rnnntk import chunks
+    from rnnntk.diagonal import chunks
 
     args = [*CONV, "training.chunks=3", "sweep.widths=[8,12]"]
     calls = {"n": 0}
-    real = chunks.train_chunk  # the one chunked training loop (rnnntk.chunks.train_chunks) calls it
+    real = chunks.train_chunk  # the one chunked training loop (rnnntk.diagonal.chunks.train_chunks) calls it
 
     def crashing(*a, **k):
         calls["n"] += 1
@@ -129,7 +129,7 @@ def test_two_writers_of_one_file_never_collide_and_readers_see_whole_files(tmp_p
     assert os.path.basename(tmp_name(p)).startswith(f".shared.{os.getpid()}.")
     code = (
         "import sys, numpy as np\n"
-        "from rnnntk.runctx import save_npz\n"
+        "from rnnntk.run.runctx import save_npz\n"
         "for _ in range(40):\n"
         "    save_npz(sys.argv[1], {'x': np.full(20000, float(sys.argv[2]))}, 'fp')\n"
     )
@@ -169,7 +169,7 @@ def test_unwritable_output_directory_is_one_clear_line(tmp_path):
         run(compose(CONV, out_dir=str(blocker / "sub")))
     env = dict(os.environ, MPLBACKEND="Agg")
     out = subprocess.run(
-        [sys.executable, "-m", "rnnntk.cli", *CONV, f"hydra.run.dir={blocker}/sub"],
+        [sys.executable, "-m", "rnnntk.run.cli", *CONV, f"hydra.run.dir={blocker}/sub"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""The long-path limit in feature space (`rnnntk.limit_path`): identity with the P-history
+"""The long-path limit in feature space (`rnnntk.diagonal.limit_path`): identity with the P-history
 solver, the node rule by refinement, and the path average's L^{-1/2} error."""
 
 import jax
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import rnnntk
-from rnnntk.limit import kernel_flow, limit_kernel, limit_loss, off_sample
-from rnnntk.limit_path import (
+from rnnntk.diagonal.limit import kernel_flow, limit_kernel, limit_loss, off_sample
+from rnnntk.diagonal.limit_path import (
     coefficients,
     eval_features,
     path_limit,
@@ -16,7 +16,7 @@ from rnnntk.limit_path import (
     path_nodes,
     prepare_path_flow,
 )
-from rnnntk.network import get_activation, parse_grad
+from rnnntk.diagonal.network import get_activation, parse_grad
 
 B0, SW, ALPHA = 0.5, 1.3, 5.0  # s_w other than one
 

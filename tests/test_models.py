@@ -1,5 +1,5 @@
-"""The model objects (`rnnntk.models`): the object path equals the function path, the hyperparameters
-cannot differ between a model and a loose keyword, and the objects are static under jit.
+"""The model objects (`DiagonalRNN`, `Elman`, `LimitOptions`): the object path equals the function path,
+the hyperparameters cannot differ between a model and a loose keyword, and the objects are static under jit.
 
 Equalities are exact or to 1e-13 relative: both paths run the same function with the same inputs
 in float64, so any difference beyond roundoff would be a different computation. Variances and
@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import rnnntk
-from rnnntk import actor_critic as ac
-from rnnntk.models import DiagonalRNN, Elman, LimitOptions
+from rnnntk import DiagonalRNN, Elman, LimitOptions, actor_critic as ac
 
 RTOL = 1e-13
 
@@ -112,7 +111,7 @@ def test_elman_parameters_of_another_model_are_refused():
 
 
 def test_ensemble_and_study_take_the_model_and_refuse_a_mismatch():
-    from rnnntk.ensemble import init_ensemble
+    from rnnntk.diagonal.ensemble import init_ensemble
 
     keys = jax.random.split(jax.random.key(0), 2)
     ens = init_ensemble(keys, 8, 1, 1, grad="rtrl", dtype=jnp.float64, model=DIAG)
@@ -125,9 +124,9 @@ def test_ensemble_and_study_take_the_model_and_refuse_a_mismatch():
 def test_the_config_builds_the_model_once_and_the_study_reads_it():
     from omegaconf import OmegaConf
 
-    from rnnntk.cli import compose
-    from rnnntk.config import limit_options_from_config, model_from_config
-    from rnnntk.study import _kernel_kwargs, spec_from_config
+    from rnnntk.diagonal.study import _kernel_kwargs, spec_from_config
+    from rnnntk.run.cli import compose
+    from rnnntk.run.config import limit_options_from_config, model_from_config
 
     cfg = compose(["experiment=convergence", "scale=tiny", "model.activation=erf", "model.s_w=1.3", "model.b0=0.6"])
     model = model_from_config(cfg)

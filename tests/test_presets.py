@@ -17,8 +17,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from rnnntk import ConfigError
-from rnnntk.cli import compose
-from rnnntk.config import GROUPS, experiment_reads, list_experiments, preset_scales, validate
+from rnnntk.run.cli import compose
+from rnnntk.run.config import GROUPS, experiment_reads, list_experiments, preset_scales, validate
 
 QUIET = ["logger=none", "progress=false"]
 CONFIGS = importlib.resources.files("rnnntk.configs")
@@ -58,8 +58,8 @@ HARMLESS = {
 # of a group the experiment does not read.
 DRIVER = r"""
 import contextlib, io, json, sys, types
-import rnnntk.config as C
-from rnnntk.cli import main
+import rnnntk.run.config as C
+from rnnntk.run.cli import main
 
 cases, out_root, report = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 real = C.experiment_module

@@ -11,10 +11,10 @@ import pytest
 
 import rnnntk
 from rnnntk import ConfigError
-from rnnntk.config import build_data
 from rnnntk.data import build_source
-from rnnntk.lob import LOB, _binomial, poisson_inverse, sample_lob, simulate_book
-from rnnntk.realdata import Real, read_series, standardise_split
+from rnnntk.data.lob import LOB, _binomial, poisson_inverse, sample_lob, simulate_book
+from rnnntk.data.realdata import Real, read_series, standardise_split
+from rnnntk.run.config import build_data
 
 # ----------------------------------------------------------------------------- real series
 

@@ -10,8 +10,8 @@ import numpy as np
 CODE = """
 import json, os, sys
 import jax
-from rnnntk.cli import compose, run
-from rnnntk import ensemble
+from rnnntk.run.cli import compose, run
+from rnnntk.diagonal import ensemble
 r = run(compose(["experiment=convergence", "scale=tiny", "logger=none", "progress=false", "sweep.seeds=3",
                  "precision=float64", "training.chunks=2"], out_dir=sys.argv[1]))
 print(json.dumps({"devices": len(jax.devices()), "traces": ensemble.TRACES["chunk"],

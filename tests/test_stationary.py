@@ -8,7 +8,7 @@ from reference import naive_outputs, naive_window_output
 
 import rnnntk
 from rnnntk import ConfigError
-from rnnntk.stationary import stationary_gradient
+from rnnntk.diagonal.stationary import stationary_gradient
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from reference import naive_train
 
 import rnnntk
-from rnnntk.train import current_params, init_state, train_steps
+from rnnntk.diagonal.train import current_params, init_state, train_steps
 
 
 @pytest.fixture
@@ -119,8 +119,8 @@ def test_non_finite_training_raises(problem):
 def test_in_loop_summary_equals_per_step_outputs(problem, scale_ys):
     """train_online sums the losses and finds the first non-finite one inside the loop; the result
     must equal the checked train_steps program, which forms them from the per-step outputs."""
-    from rnnntk.network import get_activation, parse_grad
-    from rnnntk.train import _train_online_jit, _train_scan_checked
+    from rnnntk.diagonal.network import get_activation, parse_grad
+    from rnnntk.diagonal.train import _train_online_jit, _train_scan_checked
 
     params, xs, ys = problem
     est, act = parse_grad("rtrl"), get_activation("tanh")
@@ -162,7 +162,7 @@ def test_vmap_over_seeds_alpha_and_beta(key):
 
 
 def test_decay_schedule_is_the_chunked_learning_rate():
-    from rnnntk.train import decay_schedule
+    from rnnntk.diagonal.train import decay_schedule
 
     full = decay_schedule(0, 30, k0=4.0, gamma=0.7)
     np.testing.assert_allclose(full, [(1 + k / 4.0) ** -0.7 for k in range(30)], rtol=1e-15)

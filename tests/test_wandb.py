@@ -11,7 +11,7 @@ import pytest
 from subprocess_env import offline_env
 
 from rnnntk import RunError
-from rnnntk.cli import compose, run
+from rnnntk.run.cli import compose, run
 
 
 def _run_file(run_dir):
@@ -45,7 +45,7 @@ def test_sweep_runs_share_a_group_and_are_named_by_their_overrides(tmp_path):
         [
             sys.executable,
             "-m",
-            "rnnntk.cli",
+            "rnnntk.run.cli",
             "-m",
             "experiment=convergence",
             "scale=tiny",
@@ -118,7 +118,7 @@ def test_a_resumed_run_continues_its_wandb_run(tmp_path):
 
 
 def test_online_without_key_or_network_falls_back_to_offline_quickly(tmp_path, monkeypatch, capsys):
-    from rnnntk.loggers import WandbLogger
+    from rnnntk.run.loggers import WandbLogger
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -143,7 +143,7 @@ def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
     env.pop("WANDB_API_KEY", None)
     env.pop("WANDB_MODE", None)
     out = subprocess.run(
-        [sys.executable, "-m", "rnnntk.cli", "experiment=memory", "scale=tiny", "logger.mode=online_strict",
+        [sys.executable, "-m", "rnnntk.run.cli", "experiment=memory", "scale=tiny", "logger.mode=online_strict",
          f"hydra.run.dir={tmp_path}/run"],
         cwd=tmp_path,
         env=env,
@@ -154,7 +154,7 @@ def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: logger.mode=online_strict: no W&B API key")
-    from rnnntk.loggers import WandbLogger
+    from rnnntk.run.loggers import WandbLogger
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
@@ -163,7 +163,7 @@ def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
 
 
 def test_system_metrics_can_be_switched_on(tmp_path):
-    from rnnntk.loggers import WandbLogger
+    from rnnntk.run.loggers import WandbLogger
 
     on = WandbLogger(compose(["experiment=memory", "logger.system_metrics=true"]), str(tmp_path / "on"))
     assert on.run.settings.x_disable_stats is False

@@ -26,7 +26,7 @@ The algorithm (the project's formulation; symbols as in `rnnntk.actor_critic.net
   gradient in general, but it vanishes exactly where ``grad_f J`` does.
 - ``X_0 ~ nu``, ``A_0 ~ pi_0(. | X_0)``.
 
-Parameters are stored as ``theta_0 + delta`` (as in `rnnntk.train`): each step moves a parameter by
+Parameters are stored as ``theta_0 + delta`` (as in `rnnntk.diagonal.train`): each step moves a parameter by
 about ``N^{beta - 2}``, below float32 resolution of an O(1) number at large ``N``.
 
 Representation: the networks are only ever evaluated on the ``P = m A`` features ``z_p``, and
@@ -50,8 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import ConfigError, check_beta, check_positive, check_positive_int, require
+from ..diagonal.network import Activation, get_activation
 from ..divergence import Diverged, check_values
-from ..network import Activation, get_activation
 from .mdp import MDP, SAMPLINGS, features
 from .nets import Net, init_net, scale
 

@@ -50,8 +50,8 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_positive, require
+from ..diagonal.network import C_SECOND_MOMENT, ERF_UNIT_SCALE, get_activation
 from ..gaussian import erf_expectations, relu_expectations
-from ..network import C_SECOND_MOMENT, ERF_UNIT_SCALE, get_activation
 
 Array = jax.Array
 

@@ -5,7 +5,7 @@ The critic and the actor are independent single-hidden-layer networks with the s
 hyperparameters and offers the initial networks, their outputs, online training, the empirical
 kernel and the limit kernel from them (each method calls the one function of
 `rnnntk.actor_critic` that implements it), so the finite networks and the limit ODE describe the
-same model. See `rnnntk.models` for the other families and `rnnntk.models.LimitOptions`.
+same model. See `rnnntk._model` for the other families and `rnnntk.LimitOptions`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._checks import check_positive, require
-from ..models import LimitOptions, _static, check_agrees, hyperparameters
-from ..network import C_SECOND_MOMENT, get_activation
+from .._model import LimitOptions, _static, check_agrees, hyperparameters
+from ..diagonal.network import C_SECOND_MOMENT, get_activation
 
 
 @_static

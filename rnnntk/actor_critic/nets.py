@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import ConfigError, check_positive, check_positive_int, require
-from ..network import C_SECOND_MOMENT, Activation, get_activation
+from ..diagonal.network import C_SECOND_MOMENT, Activation, get_activation
 
 Array = jax.Array
 

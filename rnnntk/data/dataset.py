@@ -8,10 +8,10 @@ Sources (frozen dataclasses, hashable, so they are static arguments of jitted sa
 - `Logistic`: ``X_{k+1} = 4 X_k (1 - X_k)`` per coordinate, optionally plus ``N(0, noise^2)``
   and clipped to ``[0, 1]``; started from the invariant arcsine law.
 - `Npz`: a user's own ``X [K, d]`` and ``Y [K]`` from an ``.npz`` file.
-- `Real` (``real``, `rnnntk.realdata`): a real series shipped inside an installed package
+- `Real` (``real``, `rnnntk.data.realdata`): a real series shipped inside an installed package
   (``sunspots``, ``co2``, ``macro``), standardised, as one-step-ahead forecasting with a split in
   time; `make_dataset` returns the training part.
-- `LOB` (``lob``, `rnnntk.lob`): a synthetic limit order book; features (order-flow imbalance,
+- `LOB` (``lob``, `rnnntk.data.lob`): a synthetic limit order book; features (order-flow imbalance,
   spread, queue imbalance, last mid move) and the next mid-price move as target.
 
 `Npz`, `Real` and `LOB` bring their own targets (the ``target`` argument is ignored for them).
@@ -24,7 +24,7 @@ Targets with finite memory, ``Y_k = f*(X_k, ..., X_{k-m+1}) + noise``:
 - `ElmanTeacher`: the output of a fixed random mean-field Elman network (`rnnntk.elman`,
   ``param="mean_field"``) reading the last ``memory`` inputs ``X_{k-m+1}..X_k`` from zero state:
   finite memory ``m``, and exactly realisable by a mean-field Elman student reading the same
-  windows (the target of `rnnntk.meanfield`).
+  windows (the target of `rnnntk.elman.meanfield`).
 
 `window_targets` evaluates a finite-memory target on windows ``[B, m, d]`` (the last row is
 ``X_k``); `apply_target` on a path is the same function on the sliding windows of the path.
@@ -44,13 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import (
-    ConfigError,
-    check_finite_array,
-    check_nonnegative_int,
-    check_positive_int,
-    require,
-)
+from .._checks import ConfigError, check_finite_array, check_nonnegative_int, check_positive_int, require
 from .lob import LOB
 from .realdata import Real
 from .sources import Source, Target, unit_projection
@@ -376,7 +370,7 @@ class Teacher(Target):
         check_positive_int(self.width, "target.width")
         check_nonnegative_int(self.burn, "target.burn")
         require(float(self.noise) >= 0.0, "target.noise", self.noise, "a number >= 0")
-        from .network import check_contraction
+        from ..diagonal.network import check_contraction
 
         check_contraction(self.b0)
 
@@ -385,7 +379,7 @@ class Teacher(Target):
         return self.burn
 
     def clean(self, xs):
-        from .network import init_params, predict
+        from ..diagonal.network import init_params, predict
 
         tp = init_params(jax.random.key(self.seed), self.width, xs.shape[1], b0=self.b0, s_w=self.s_w, dtype=xs.dtype)
         return predict(tp, xs, beta=0.5)[self.lag :]
@@ -413,7 +407,7 @@ class ElmanTeacher(Target):
     noise: float = 0.0
 
     def __post_init__(self):
-        from .elman import check_variance, get_elman_activation
+        from ..elman.network import check_variance, get_elman_activation
 
         check_positive_int(self.memory, "target.memory")
         check_positive_int(self.width, "target.width")
@@ -434,7 +428,7 @@ class ElmanTeacher(Target):
         return self.on_windows(jnp.stack([xs[j : j + K] for j in range(self.lag + 1)], axis=1))
 
     def on_windows(self, windows):
-        from .elman import _apply
+        from ..elman.network import _apply
 
         m = self.memory
         return _apply(self.params(windows.shape[2], windows.dtype), windows[:, windows.shape[1] - m :], "last",
@@ -447,7 +441,7 @@ class ElmanTeacher(Target):
         """The teacher's `rnnntk.elman.ElmanParams` for input dimension ``dim``: independent
         Gaussian entries drawn in float64 by NumPy from ``seed`` and then cast, so the target is
         the same function in every precision."""
-        from .elman import ElmanParams
+        from ..elman.network import ElmanParams
 
         dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
         W, U, b, v = (jnp.asarray(a, dtype) for a in _teacher_arrays(self, int(dim)))

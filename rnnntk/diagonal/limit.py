@@ -9,7 +9,7 @@ the features the update uses (``psi = phi`` for ``rtrl``, truncated for ``tbptt:
     d/dt h_t(xi) = alpha E_{xi' ~ pi} [ K(xi, xi') (y(xi') - h_t(xi')) ],    h_0 = 0.
 
 Stationary features are computed by the finite network's own recursion
-(`rnnntk.network.unit_features`) run from zero memory over ``burn`` steps of the path: the memory
+(`rnnntk.diagonal.network.unit_features`) run from zero memory over ``burn`` steps of the path: the memory
 forgets its start at rate ``(b0 sup|sigma'|)^k`` (the sensitivities at rate ``k (b0 sup|sigma'|)^k``).
 
 The expectation over ``mu_0`` (``w ~ N(0, s_w^2 I_d)``, ``b ~ U[-b0, b0]``, ``c`` independent with
@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import (
+from .._checks import (
     ConfigError,
     check_finite_array,
     check_nonnegative_int,
@@ -216,7 +216,7 @@ _NODE_BYTES = 48
 
 #: the most memory (bytes) the nodes of the initial law may take; a larger node set is refused with a
 #: `ConfigError` before it is allocated (the kernel's working set is bounded separately by
-#: `rnnntk.ntk.MEMORY_BUDGET`). 1 GiB is about 1e7 nodes for ``d = 1`` (250 suffice at unit scale).
+#: `rnnntk.diagonal.ntk.MEMORY_BUDGET`). 1 GiB is about 1e7 nodes for ``d = 1`` (250 suffice at unit scale).
 NODE_MEMORY = 1 << 30
 
 
@@ -234,9 +234,9 @@ def _check_node_memory(count: int, dim: int, xs, what: str, automatic: bool) -> 
     )
     raise ConfigError(
         f"the limit kernel needs {count:.4g} nodes of the initial law ({what}), about {need / 2**30:.3g} GiB, "
-        f"more than the memory budget rnnntk.limit.NODE_MEMORY = {NODE_MEMORY / 2**30:.3g} GiB{why}; "
+        f"more than the memory budget rnnntk.diagonal.limit.NODE_MEMORY = {NODE_MEMORY / 2**30:.3g} GiB{why}; "
         "standardise the inputs (data.standardise=true), or use fewer nodes (limit.n_w, limit.samples, a larger "
-        "limit.tol, or limit.method=monte_carlo), or raise rnnntk.limit.NODE_MEMORY"
+        "limit.tol, or limit.method=monte_carlo), or raise rnnntk.diagonal.limit.NODE_MEMORY"
     )
 
 
@@ -289,7 +289,7 @@ def limit_kernel(
         samples, key: Monte Carlo sample size ``M >= 1`` (default `DEFAULT_SAMPLES`) and key (default
             ``jax.random.key(0)``).
         chunk: at most this many nodes (``>= 1``) are processed at once; fewer when their features
-            would exceed `rnnntk.ntk.MEMORY_BUDGET` (the result does not depend on it beyond roundoff).
+            would exceed `rnnntk.diagonal.ntk.MEMORY_BUDGET` (the result does not depend on it beyond roundoff).
             A node set whose own arrays would exceed `NODE_MEMORY` (inputs far from unit scale make the
             automatic quadrature step tiny) raises `ConfigError` before anything is allocated.
 
@@ -506,7 +506,7 @@ def limit_predict(
         alpha: learning rate; b0, s_w, burn, grad, and `limit_kernel` options in ``kernel_kw``.
 
     With ``eval_xs`` the limit is trained on the stationary law of the whole (long) path
-    ``xs`` in feature space (`rnnntk.limit_path.path_limit`; memory independent of the path
+    ``xs`` in feature space (`rnnntk.diagonal.limit_path.path_limit`; memory independent of the path
     length): ``h_t`` on the histories ending at ``eval_xs[burn_eval:]`` (default ``burn``),
     ``h0``/``h0_eval`` then ``[K]``/``[Q]`` along ``xs``/on ``eval_xs``; its node options
     (``method``, ``n_w``, ``n_b``, ``w_rule``, ``samples``, ``key``, ``chunk``) in ``kernel_kw``.

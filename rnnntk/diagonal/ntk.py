@@ -7,7 +7,7 @@ moments ``c2_u``::
                                     + c2_u (Jw_u(xi_p) . Pw_u(xi_q) + Jb_u(xi_p) Pb_u(xi_q)) ]
 
 i.e. ``sum_u omega_u phi_u(xi_p) . psi_u(xi_q)``. The empirical NTK of a width-``N`` network is
-this sum with ``omega = 1/N`` and ``c2 = c^2``; the limit kernel (`rnnntk.limit`) is the same sum
+this sum with ``omega = 1/N`` and ``c2 = c^2``; the limit kernel (`rnnntk.diagonal.limit`) is the same sum
 over quadrature nodes or Monte Carlo samples of the initial law with ``c2 = E[c^2]``.
 Units are processed in chunks (a ``lax.scan``) sized from a memory budget (`MEMORY_BUDGET`,
 `plan_blocks`), and each chunk's product is added to the kernel a block of rows at a time, so
@@ -21,7 +21,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_nonnegative_int, check_positive_int, require
+from .._checks import check_nonnegative_int, check_positive_int, require
 from .network import (
     Activation,
     Estimator,

@@ -28,17 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import ConfigError, check_beta, check_finite_array, check_positive, require
-from .divergence import DIVERGENCE_FACTOR, Diverged, bound as divergence_bound
-from .network import (
-    Estimator,
-    Params,
-    get_activation,
-    init_sensitivities,
-    parse_grad,
-    psi_rows,
-    step,
-)
+from .._checks import ConfigError, check_beta, check_finite_array, check_positive, require
+from ..divergence import DIVERGENCE_FACTOR, Diverged, bound as divergence_bound
+from .network import Estimator, Params, get_activation, init_sensitivities, parse_grad, psi_rows, step
 
 Array = jax.Array
 

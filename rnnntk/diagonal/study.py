@@ -42,22 +42,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import ConfigError, require
+from .._checks import ConfigError, require
+from .._model import LimitOptions, check_agrees
+from ..data.dataset import Npz, make_dataset
+from ..divergence import check_values, second_moment
+from ..precision import float64
+from ..run.config import as_list, build_data, limit_options_from_config, model_from_config
+from ..run.provenance import fingerprint
 from .chunks import Checkpoint, chunk_layout, layout, resume, train_chunks
-from .config import as_list, build_data, limit_options_from_config, model_from_config
-from .data import Npz, make_dataset
-from .divergence import check_values, second_moment
-from .ensemble import (
-    device_mesh,
-    init_ensemble,
-    padded_seeds,
-    predict_ensemble,
-)
+from .ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble
 from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
-from .models import DiagonalRNN, LimitOptions, check_agrees
+from .model import DiagonalRNN
 from .network import parse_grad
-from .precision import float64
-from .provenance import fingerprint
 
 
 @dataclass
@@ -228,7 +224,7 @@ def join_studies(spec: StudySpec, parts: list[dict[str, Any]], names: list[str] 
     ``to_json`` forms of studies that each hold a part of them (the jobs of a split sweep).
 
     Raises `RunError` naming a width, grid point or estimator that no part holds."""
-    from ._checks import RunError
+    from .._checks import RunError
 
     names = names or [f"part {i}" for i in range(len(parts))]
     parsed = [
@@ -369,7 +365,7 @@ def stage_key(spec: StudySpec, kind: str, **extra) -> dict[str, Any]:
     ``kind="limit"``: the limit's law, data and quadrature (not widths, alphas, betas or training
     time), so every job of a split sweep shares it. ``kind="width"``: everything but the other
     widths (each width trains on a prefix of one path per seed, the same whatever the widths)."""
-    from .provenance import file_digest, versions
+    from ..run.provenance import file_digest, versions
 
     d = {k: (repr(v) if k in ("source", "target") else v) for k, v in vars(spec).items()}
     if isinstance(spec.source, Npz) and os.path.isfile(spec.source.path):

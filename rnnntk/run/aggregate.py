@@ -10,7 +10,7 @@ through ``<sweep dir>/.limit_cache``. ``rnnntk-aggregate <sweep dir>`` (run auto
 end of a local multirun by `AggregateCallback`) checks that the jobs belong to one study (the same
 settings apart from the split fields `SPLIT`), joins them and writes ``<sweep dir>/aggregate/``:
 the same ``results.json`` schema, tables, figures and fitted slopes as one run over everything, and
-a W&B run of its own (offline unless ``--mode online``). Experiments built on `rnnntk.study`
+a W&B run of its own (offline unless ``--mode online``). Experiments built on `rnnntk.diagonal.study`
 aggregate: convergence, beta_phase, loss_curves, estimators.
 """
 
@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Any
 
-from ._checks import ConfigError, RunError
+from .._checks import ConfigError, RunError
 
 #: the fields a study can be split over (each job: a part of the widths, grid points or estimators)
 SPLIT = ("sweep.widths", "training.alpha", "training.beta", "training.grad")
@@ -168,11 +168,11 @@ def aggregate(sweep_dir: str, *, logger: str | None = None, mode: str = "offline
     ``logger``: ``"wandb"`` or ``"none"`` (default: the jobs' logger); ``mode``: the W&B mode."""
     from omegaconf import OmegaConf, open_dict
 
+    from ..diagonal.study import join_studies, spec_from_config
     from . import provenance
     from .config import experiment_module
     from .loggers import make_loggers
     from .runctx import RunContext, tmp_name
-    from .study import join_studies, spec_from_config
 
     sweep_dir = os.path.abspath(sweep_dir)
     jobs = load_jobs(sweep_dir)

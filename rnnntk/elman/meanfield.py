@@ -93,10 +93,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ._checks import ConfigError, check_positive, check_positive_int, require
-from .data import AR1, SinLag, sample_path, target_memory, window_targets
-from .divergence import Diverged, check_values, second_moment
-from .elman import ElmanParams, check_elman_params, elman_apply, elman_init, get_elman_activation
+from .._checks import ConfigError, check_positive, check_positive_int, require
+from ..data.dataset import AR1, SinLag, sample_path, target_memory, window_targets
+from ..divergence import Diverged, check_values, second_moment
+from .network import ElmanParams, check_elman_params, elman_apply, elman_init, get_elman_activation
 
 Array = jax.Array
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._checks import RunError
+from .._checks import RunError
 
 # (fragment of sbatch's error, lower case) -> what to change
 _HINTS = [

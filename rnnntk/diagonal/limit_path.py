@@ -22,22 +22,22 @@ averages along the path: `path_moments` streams the path in chunks of ``chunk`` 
 sums), so time is linear in the path length ``L`` and memory ``O(F^2 + chunk F)``, independent
 of ``L`` beyond the input arrays.
 
-The ODE is solved in closed form by `rnnntk.limit.flow_at` on ``A = G`` (``int_0^t e^{-alpha s G}
+The ODE is solved in closed form by `rnnntk.diagonal.limit.flow_at` on ``A = G`` (``int_0^t e^{-alpha s G}
 ds b`` is its ``integral``): for ``rtrl`` an ``F x F`` eigendecomposition (``eigh``, ``expm1``);
 for ``tbptt`` the complex eigendecomposition of the non-symmetric ``G`` when its eigenvectors are
 well conditioned, else the matrix exponential of the augmented matrix.
 
 With ``pi`` the empirical law of the same ``P`` histories and the same nodes this is exactly the
-``P``-history solver of `rnnntk.limit` (``Phi (I - e^{-alpha t G}) G^+ Psi^T / P = I -
+``P``-history solver of `rnnntk.diagonal.limit` (``Phi (I - e^{-alpha t G}) G^+ Psi^T / P = I -
 e^{-alpha t K / P}`` on the sample); only the sample that ``pi`` is built from changes.
 
 Node rule (the default): Gauss-Legendre in ``u = Phi(w / s_w)`` per coordinate of ``w``
-(``n_w``) times Gauss-Legendre in ``b`` (``n_b``), i.e. `rnnntk.limit.quadrature_nodes` with
+(``n_w``) times Gauss-Legendre in ``b`` (``n_b``), i.e. `rnnntk.diagonal.limit.quadrature_nodes` with
 ``w_rule="legendre_cdf"``; ``d > 2``: Monte Carlo (``samples``). See `DEFAULT_NODES` for the
 measured accuracy. For an odd activation the nodes ``w`` and ``-w`` add the same kernel term and
 are merged (`fold_nodes`): half the features, a quarter of the streaming work.
 
-``beta = 1/2``: each member starts from its own random field ``h_0`` (as in `rnnntk.limit`);
+``beta = 1/2``: each member starts from its own random field ``h_0`` (as in `rnnntk.diagonal.limit`);
 give its values along the path (``h0 [K]``, or ``[M, K]`` for ``M`` members sharing one
 decomposition) and on the evaluation histories (``h0_eval``).
 """
@@ -51,17 +51,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import ConfigError, check_positive, check_positive_int, require
+from .._checks import ConfigError, check_positive, check_positive_int, require
 from .limit import EIG_COND_MAX, KernelODE, Nodes, _check_limit_args, flow_at, monte_carlo_nodes, quadrature_nodes
-from .network import (
-    C_SECOND_MOMENT,
-    Activation,
-    Estimator,
-    init_sensitivities,
-    parse_grad,
-    step,
-    unit_features,
-)
+from .network import C_SECOND_MOMENT, Activation, Estimator, init_sensitivities, parse_grad, step, unit_features
 from .ntk import MEMORY_BUDGET
 
 Array = jax.Array
@@ -216,7 +208,7 @@ def _chunk(state: _State, sums, w, b, sq, sqc, xs, r, mask, *, est: Estimator, a
 def _chunk_length(F: int, d: int, tbptt: bool, chunk: int | None) -> int:
     """Steps per chunk: ``chunk`` (default `DEFAULT_CHUNK`), fewer when the chunk's per-step
     outputs (node states, ``Phi``, ``Psi``: about ``(4 + 2 tbptt) F`` float64 numbers) exceed
-    `rnnntk.ntk.MEMORY_BUDGET`."""
+    `rnnntk.diagonal.ntk.MEMORY_BUDGET`."""
     per_step = 8 * F * (6 if tbptt else 4)
     cap = max(1, MEMORY_BUDGET // per_step)
     return int(max(1, min(DEFAULT_CHUNK if chunk is None else check_positive_int(chunk, "chunk"), cap)))
@@ -279,7 +271,7 @@ def path_moments(
 def prepare_path_flow(mom: PathMoments, *, alpha: float, symmetric: bool) -> KernelODE:
     """Decompose ``G = E_pi[Psi^T Phi]`` once (``eigh`` when ``symmetric``; else ``eig`` in
     float64 with the augmented matrix exponential as fallback when ``cond(V) > EIG_COND_MAX``).
-    The returned `rnnntk.limit.KernelODE` has ``A = G`` and ``y = b_psi[0]``."""
+    The returned `rnnntk.diagonal.limit.KernelODE` has ``A = G`` and ``y = b_psi[0]``."""
     G = np.asarray(mom.G, np.float64)
     y = jnp.asarray(mom.b_psi[0])
     if symmetric:
@@ -303,7 +295,7 @@ def coefficients(ode: KernelODE, b_psi: np.ndarray, t) -> np.ndarray:
 
 
 def alpha_integral(ode: KernelODE, b, t) -> np.ndarray:
-    """``alpha int_0^t e^{-alpha s G} b ds`` at times ``t``, ``[T, F]`` (`rnnntk.limit.flow_at`)."""
+    """``alpha int_0^t e^{-alpha s G} b ds`` at times ``t``, ``[T, F]`` (`rnnntk.diagonal.limit.flow_at`)."""
     flow = flow_at(ode._replace(y=jnp.asarray(b, jnp.float64)), t)
     return ode.alpha * np.asarray(flow.integral)
 
@@ -419,7 +411,7 @@ def path_limit(
 
 
 def limit_predict_path(xs, ys, eval_xs, *, t, h0=None, h0_eval=None, **kw) -> np.ndarray:
-    """`path_limit`'s ``h_t`` shaped as `rnnntk.limit.limit_predict` returns it: ``[Q]`` (or
+    """`path_limit`'s ``h_t`` shaped as `rnnntk.diagonal.limit.limit_predict` returns it: ``[Q]`` (or
     ``[T, Q]`` for an array ``t``; a leading ``[M]`` when ``h0`` is ``[M, K]``)."""
     out = path_limit(xs, ys, eval_xs, t=t, h0=h0, h0_eval=h0_eval, **kw).h
     if h0 is None or np.ndim(h0) == 1:

@@ -10,16 +10,9 @@ import importlib
 import os
 from typing import Any
 
-from ._checks import (
-    ConfigError,
-    check_beta,
-    check_nonnegative_int,
-    check_positive,
-    check_positive_int,
-    require,
-)
-from .data import SOURCES, TARGETS, build_source, build_target
-from .network import ACTIVATIONS, parse_grad
+from .._checks import ConfigError, check_beta, check_nonnegative_int, check_positive, check_positive_int, require
+from ..data.dataset import SOURCES, TARGETS, build_source, build_target
+from ..diagonal.network import ACTIVATIONS, parse_grad
 
 LOGGERS = ("wandb", "none")
 PRECISIONS = ("float32", "float64")
@@ -57,9 +50,9 @@ def build_data(cfg):
 
 
 def model_from_config(cfg):
-    """The `rnnntk.models.DiagonalRNN` of ``cfg.model``: the one place a config becomes a model, so the
+    """The `rnnntk.diagonal.DiagonalRNN` of ``cfg.model``: the one place a config becomes a model, so the
     finite networks and the limit of a run read the same hyperparameters."""
-    from .models import DiagonalRNN
+    from ..diagonal.model import DiagonalRNN
 
     m = cfg.model
     return _in_model(
@@ -68,9 +61,9 @@ def model_from_config(cfg):
 
 
 def elman_from_config(node, *, pool: str | None = None, group: str = "experiment.elman"):
-    """The `rnnntk.models.Elman` of a config node with ``var_w, var_u, var_b, var_v, activation`` (and
+    """The `rnnntk.elman.Elman` of a config node with ``var_w, var_u, var_b, var_v, activation`` (and
     ``param``, ``pool`` when given; ``pool`` overrides the node's)."""
-    from .models import Elman
+    from ..elman.model import Elman
 
     kw = {v: float(node[v]) for v in ("var_w", "var_u", "var_b", "var_v")} | {"activation": str(node.activation)}
     if node.get("param") is not None:
@@ -82,7 +75,7 @@ def elman_from_config(node, *, pool: str | None = None, group: str = "experiment
 
 def actor_critic_from_config(node, group: str = "experiment.network"):
     """The `rnnntk.actor_critic.ActorCriticModel` of a config node with ``s_w, c_dist, activation``."""
-    from .actor_critic.model import ActorCriticModel
+    from ..actor_critic.model import ActorCriticModel
 
     return _in_model(
         lambda: ActorCriticModel(s_w=float(node.s_w), c_dist=str(node.c_dist), activation=str(node.activation)),
@@ -92,9 +85,9 @@ def actor_critic_from_config(node, group: str = "experiment.network"):
 
 
 def limit_options_from_config(cfg):
-    """The `rnnntk.models.LimitOptions` of ``cfg.limit`` (method, and tol, samples, n_w, n_b, w_rule
+    """The `rnnntk.LimitOptions` of ``cfg.limit`` (method, and tol, samples, n_w, n_b, w_rule
     when given)."""
-    from .models import LimitOptions
+    from .._model import LimitOptions
 
     lim = cfg.limit
     kw: dict[str, Any] = {"method": str(lim.method)}

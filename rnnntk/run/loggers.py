@@ -1,4 +1,4 @@
-"""Logger back-ends for `rnnntk.runctx.RunContext`: Weights & Biases, or nothing.
+"""Logger back-ends for `rnnntk.run.runctx.RunContext`: Weights & Biases, or nothing.
 
 Weights & Biases runs in offline mode unless the configuration says otherwise
 (``logger.mode=online``): nothing waits for a server, and the run directory (inside the run's
@@ -26,7 +26,7 @@ import threading
 from typing import Any
 from urllib.parse import urlparse
 
-from ._checks import RunError, require
+from .._checks import RunError, require
 
 MODES = ("offline", "online", "online_strict", "disabled")
 

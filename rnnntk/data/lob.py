@@ -47,7 +47,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_nonnegative_int, check_positive, check_positive_int, require
+from .._checks import check_nonnegative_int, check_positive, check_positive_int, require
 from .sources import Source
 
 Array = jax.Array
@@ -93,7 +93,7 @@ class LOB(Source):
 
     def forecasting_split(self, key, *, length: int, split: float):
         """``length`` simulated steps, standardised with the first ``floor(split length)`` of them
-        (the training part) and split there (`rnnntk.realdata.standardise_split`)."""
+        (the training part) and split there (`rnnntk.data.realdata.standardise_split`)."""
         import math
 
         import numpy as np

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import ConfigError, check_nonnegative_int, require
+from .._checks import ConfigError, check_nonnegative_int, require
 from .sources import Source
 
 

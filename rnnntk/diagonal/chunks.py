@@ -3,7 +3,7 @@ checkpoints, shared by the study and the experiments that train networks online.
 
 A run is a list of `Chunk` s (`layout` for the study's ``floor(T N)`` steps after a frozen burn-in,
 `schedule` for a long run with a decaying learning rate); `train_chunks` trains an `Ensemble`
-(`rnnntk.ensemble`) chunk by chunk on the data a callback returns, checks every chunk's training
+(`rnnntk.diagonal.ensemble`) chunk by chunk on the data a callback returns, checks every chunk's training
 loss for divergence (`rnnntk.divergence.check_values`) and yields ``(chunk, ensemble, loss)``;
 after the caller has used a chunk, it saves a `Checkpoint` when given one, so a run started again
 resumes after the last finished chunk (`Checkpoint.load`).
@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .divergence import check_values, second_moment
+from ..divergence import check_values, second_moment
 from .ensemble import Ensemble, from_host, to_host, train_chunk
 
 
@@ -28,7 +28,7 @@ class Chunk(NamedTuple):
 
     index: int  # 0, 1, ... for training chunks; negative for the frozen burn-in chunks before them
     lo: int  # the chunk's first step in the run's data
-    lr: np.ndarray  # [L] learning-rate multipliers (`rnnntk.train.train_steps`' lr_scale)
+    lr: np.ndarray  # [L] learning-rate multipliers (`rnnntk.diagonal.train.train_steps`' lr_scale)
     counted: np.ndarray | None  # [L] the steps that count as training (checked, reported); None: frozen
     step: np.ndarray | None  # [L] training step of each step (None for a frozen chunk)
 
@@ -54,7 +54,7 @@ def layout(T: float, n: int, chunks: int, burn: int, dtype=np.float32) -> list[C
 
 def schedule(steps: int, chunk: int, lr: Callable[[int, int], np.ndarray]) -> list[Chunk]:
     """``ceil(steps / chunk)`` training chunks of ``chunk`` steps; ``lr(lo, L)`` gives the multipliers
-    of steps ``lo .. lo + L - 1`` (e.g. `rnnntk.train.decay_schedule`), zero past ``steps``."""
+    of steps ``lo .. lo + L - 1`` (e.g. `rnnntk.diagonal.train.decay_schedule`), zero past ``steps``."""
     out = []
     for c in range(math.ceil(steps / chunk)):
         k = c * chunk + np.arange(chunk)
@@ -74,7 +74,7 @@ class Checkpoint:
         """``(ensemble, chunks_done, extras)`` from the file, or None when it is absent, damaged (with a
         warning) or of other settings. ``chunks_done`` counts from the first chunk of the layout:
         resume with the chunks whose index is at least it."""
-        from .runctx import load_npz, warn
+        from ..run.runctx import load_npz, warn
 
         saved = load_npz(self.path, self.fingerprint, what="checkpoint")
         if saved is None:
@@ -87,7 +87,7 @@ class Checkpoint:
 
     def save(self, ens: Ensemble, chunks_done: int, extras: dict[str, Any]) -> None:
         """Atomic: an interruption loses at most the chunk in progress."""
-        from .runctx import save_npz
+        from ..run.runctx import save_npz
 
         save_npz(self.path, dict(**to_host(ens), chunks_done=chunks_done, **extras), self.fingerprint)
 

@@ -20,7 +20,7 @@ parameterisation:
   2021. The neural tangent kernel is ``sum over (omega_W, omega_U, omega_b, omega_v) of
   grad f(x) . grad f(x')``, so each parameter block carries its variance:
   ``var_w grad_W f . grad_W f' + var_u ... + var_b ... + var_v ...``. It converges as
-  ``n -> infinity`` to the deterministic kernel of `rnnntk.elman_limit.elman_limit_ntk` and
+  ``n -> infinity`` to the deterministic kernel of `rnnntk.elman.limit.elman_limit_ntk` and
   training is linear around the initialisation. The stored parameters are the weights as drawn
   (``W``, not ``omega_W``); `elman_init` keeps the four variances in the parameters
   (``ElmanParams.variances``) so that `elman_empirical_ntk` can scale the blocks.
@@ -65,15 +65,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import ConfigError, check_finite_array, check_positive_int, require
-from .network import ACTIVATIONS
+from .._checks import ConfigError, check_finite_array, check_positive_int, require
+from ..diagonal.network import ACTIVATIONS
 
 Array = jax.Array
 
 PARAMS = ("ntk", "ntk_as_drawn", "mean_field")
 POOLS = ("last", "mean")
 
-#: ``z -> (phi(z), phi'(z))``, the project's activations of the same name (`rnnntk.network`):
+#: ``z -> (phi(z), phi'(z))``, the project's activations of the same name (`rnnntk.diagonal.network`):
 #: ``erf`` is the plain error function, ``erf_unit`` is ``erf(sqrt(pi) z / 2)``.
 ELMAN_ACTIVATIONS: dict[str, Callable[[Array], tuple[Array, Array]]] = {
     name: ACTIVATIONS[name].fn for name in ("erf", "erf_unit", "tanh", "relu")

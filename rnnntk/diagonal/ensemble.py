@@ -4,7 +4,7 @@ An ensemble of one width ``N`` is ``S`` seeds times ``G`` grid points (``alpha``
 
 - every seed has its own initial parameters ``theta_0`` and its own data path, shared by all of
   its grid points (and, in a study, by all widths: common random numbers);
-- the trainer (`rnnntk.train`) is vmapped over the grid inside a vmap over seeds, and a chunk of
+- the trainer (`rnnntk.diagonal.train`) is vmapped over the grid inside a vmap over seeds, and a chunk of
   ``L`` steps of the whole ensemble is one jitted ``lax.scan`` program;
 - the seed axis is sharded over a 1-D device mesh (``jax.sharding``), so ``S`` seeds on ``D``
   devices run ``S / D`` per device; seeds are padded to a multiple of ``D`` and the padding is
@@ -67,9 +67,10 @@ def init_ensemble(
 ) -> Ensemble:
     """``params0`` from one key per seed (``keys [S]``) and a zero state for ``grid`` grid points.
 
-    The initial law is ``model`` (a `rnnntk.models.DiagonalRNN`) or the loose keywords ``model_kw``
+    The initial law is ``model`` (a `rnnntk.diagonal.DiagonalRNN`) or the loose keywords ``model_kw``
     of `init_params`; given both, they must agree (`ConfigError` otherwise)."""
-    from .models import DiagonalRNN, check_agrees
+    from .._model import check_agrees
+    from .model import DiagonalRNN
 
     if model is None:
         model = DiagonalRNN(**model_kw)  # checks the contraction outside jit

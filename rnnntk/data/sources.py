@@ -20,7 +20,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from ._checks import ConfigError
+from .._checks import ConfigError
 
 Array = jax.Array
 
@@ -47,7 +47,7 @@ class Source:
     def dataset(self, key: Array, length: int, *, dim: int, target: Target, dtype) -> tuple[Array, Array]:
         """``(xs [length, d], ys [length])`` from one key: for a synthetic chain, a path that starts
         ``target.lag`` steps early (so the pairs are stationary from the first one) and its targets."""
-        from .data import sample_path
+        from .dataset import sample_path
 
         kp, ky = jax.random.split(key)
         xs = sample_path(kp, self, length + target.lag, dim, dtype)
@@ -80,7 +80,7 @@ class Target:
 
     def realised_by_elman(self, *, activation: str, window: int) -> bool:
         """Whether a mean-field Elman student with this activation reading windows of this length
-        can represent ``f*`` exactly (see `rnnntk.meanfield.realisable`)."""
+        can represent ``f*`` exactly (see `rnnntk.elman.meanfield.realisable`)."""
         return False
 
     def _noisy(self, key: Array, y: Array) -> Array:

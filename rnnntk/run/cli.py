@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from ._checks import ConfigError, RunError
+from .._checks import ConfigError, RunError
 
 
 def record_overrides(cfg, overrides, recompose=None) -> Any:

@@ -24,7 +24,7 @@ zero). The network needs a bounded activation with bounded smooth derivatives (`
 ``erf``, ``erf_unit``, ``sigmoid``); ``relu`` is refused.
 
 This module holds the *one* definition of that recursion. The online trainer
-(`rnnntk.train`), the empirical NTK (`rnnntk.ntk`) and the limit kernel (`rnnntk.limit`,
+(`rnnntk.diagonal.train`), the empirical NTK (`rnnntk.diagonal.ntk`) and the limit kernel (`rnnntk.diagonal.limit`,
 where the "units" are quadrature nodes or Monte Carlo samples of the initial law) all call
 `memory_step` and `sensitivity_step`, so the finite network and its limit cannot disagree
 about what they describe.
@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
-from ._checks import ConfigError, check_positive, check_positive_int, require
+from .._checks import ConfigError, check_positive, check_positive_int, require
 
 Array = jax.Array
 
@@ -341,7 +341,7 @@ def check_path(xs, dim: int | None = None, field: str = "xs") -> Array:
         raise ConfigError(f"{field} has shape {tuple(xs.shape)}: expected [K, d]")
     if dim is not None and xs.shape[1] != dim:
         raise ConfigError(f"{field} has input dimension {xs.shape[1]} but params.w has d = {dim}")
-    from ._checks import check_finite_array
+    from .._checks import check_finite_array
 
     check_finite_array(xs, field)
     return xs
@@ -372,7 +372,7 @@ def predict(params: Params, xs, *, beta: float, activation: str = "tanh") -> Arr
     Returns:
         ``[K]`` outputs, one per history ending at ``xs[k]``.
     """
-    from ._checks import check_beta
+    from .._checks import check_beta
 
     _, d = check_params(params)
     xs = check_path(xs, d)

@@ -84,10 +84,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import ConfigError, check_positive_int, require
-from .elman import POOLS, check_choice, check_sequences, check_variance, get_elman_activation
-from .gaussian import erf_expectations, relu_expectations
-from .network import ERF_UNIT_SCALE
+from .._checks import ConfigError, check_positive_int, require
+from ..diagonal.network import ERF_UNIT_SCALE
+from ..gaussian import erf_expectations, relu_expectations
+from .network import POOLS, check_choice, check_sequences, check_variance, get_elman_activation
 
 Array = jax.Array
 

@@ -34,7 +34,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._checks import ConfigError, check_beta, check_nonnegative_int, check_positive_int
+from .._checks import ConfigError, check_beta, check_nonnegative_int, check_positive_int
 from .network import (
     Activation,
     Estimator,

@@ -1,0 +1,131 @@
+"""One model object per family (the shared part): a frozen description owning its hyperparameters.
+
+In the spirit of neural-tangents' ``(init_fn, apply_fn, kernel_fn)`` triple, a model object offers
+the finite network (``init``, ``apply``/``predict``, training), its empirical kernel and its limit
+kernel from one definition, so the finite network and its limit cannot be given different
+hyperparameters by accident:
+
+- `rnnntk.diagonal.DiagonalRNN` ``(b0, s_w, c_dist, activation)``: the diagonal network of spec
+  section 2 (`rnnntk.diagonal.network`, `.train`, `.ntk`, `.limit`).
+- `rnnntk.elman.Elman` ``(var_w, var_u, var_b, var_v, param, activation, pool)``: the Elman network
+  (`rnnntk.elman.network`, `rnnntk.elman.limit`).
+- The actor-critic's networks: `rnnntk.actor_critic.ActorCriticModel`.
+
+The limit's numerical options (quadrature or Monte Carlo, tolerance, nodes, samples) are one
+`LimitOptions` object, passed as ``options=`` (compare diffrax's ``stepsize_controller=``).
+
+The objects are frozen dataclasses, hashable and registered as static pytrees (no leaves), so they
+pass through ``jax.jit`` as static arguments. Their methods are thin: each calls the one function
+that implements it (`init_params`, `predict`, `train_online`, `empirical_ntk`, `limit_kernel`, ...),
+so the function API and the object API compute the same numbers.
+
+Hyperparameters cannot differ silently between a model and loose keywords: every method that also
+accepts a hyperparameter keyword (``activation=``, ``b0=``, ...) checks it against the model and
+raises `ConfigError` on a mismatch (`check_agrees`). This module holds what the families share:
+`LimitOptions` (used by all three), `check_agrees`, `hyperparameters` and the static registration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+
+from ._checks import ConfigError, check_positive_int, require
+
+
+def _static(cls):
+    """Register a frozen dataclass as a pytree without leaves (a static value under ``jit``)."""
+    reg = getattr(jax.tree_util, "register_static", None)
+    if reg is not None:
+        reg(cls)
+    return cls
+
+
+def hyperparameters(model) -> dict[str, Any]:
+    """The model's fields as a dict (its hyperparameters)."""
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+
+
+def check_agrees(model, **loose) -> None:
+    """Raise `ConfigError` when a loose keyword (``activation="tanh"``, ...) names a hyperparameter of
+    ``model`` with another value; ``None`` means "not given". Keywords that are not hyperparameters of
+    the model are refused too (they would be ignored)."""
+    hp = hyperparameters(model)
+    name = type(model).__name__
+    for k, v in loose.items():
+        if v is None:
+            continue
+        if k not in hp:
+            raise ConfigError(f"{k} = {v!r} is not a hyperparameter of {name}: expected one of {sorted(hp)}")
+        mine = hp[k]
+        same = (float(v) == float(mine)) if isinstance(mine, float) and isinstance(v, (int, float)) else v == mine
+        if not same:
+            raise ConfigError(
+                f"{k} = {v!r} disagrees with the model {name}({k}={mine!r}): the finite network and its limit "
+                f"must describe the same model; drop the keyword or build the model with {k}={v!r}"
+            )
+
+
+# --------------------------------------------------------------------------- limit options
+
+
+@_static
+@dataclass(frozen=True)
+class LimitOptions:
+    """Numerical options of a limit kernel (one object instead of loose keywords).
+
+    ``method``: the diagonal network: ``"auto"`` (quadrature for ``d <= 2``), ``"quadrature"`` or
+    ``"monte_carlo"``; the Elman network and the actor-critic: ``"auto"``, ``"closed_form"`` or
+    ``"quadrature"``. ``tol``: target relative accuracy of the quadrature (diagonal, actor-critic).
+    ``n_w``, ``n_b``, ``w_rule``: the diagonal network's tensor rule. ``samples``, ``seed``: Monte Carlo
+    sample size and the seed of its key. ``nodes``: the Elman network's Gauss-Hermite nodes.
+    ``chunk``: nodes processed at once (diagonal). ``None`` leaves the family's default.
+    """
+
+    method: str = "auto"
+    tol: float | None = None
+    n_w: int | None = None
+    n_b: int | None = None
+    w_rule: str = "trapezoid"
+    samples: int | None = None
+    seed: int = 0
+    nodes: int | None = None
+    chunk: int = 2048
+
+    def __post_init__(self):
+        require(isinstance(self.method, str), "limit.method", self.method, "a method name")
+        if self.tol is not None:
+            require(0.0 < float(self.tol) < 1.0, "limit.tol", self.tol, "a number in (0, 1)")
+        for f in ("n_w", "n_b", "samples", "nodes"):
+            if getattr(self, f) is not None:
+                check_positive_int(getattr(self, f), f"limit.{f}")
+        check_positive_int(self.chunk, "limit.chunk")
+
+    def diagonal_kw(self) -> dict[str, Any]:
+        """Keywords of `rnnntk.limit.limit_kernel` (the node options)."""
+        self._refuse("the diagonal network", nodes=self.nodes)
+        kw = dict(method=self.method, w_rule=self.w_rule, chunk=self.chunk)
+        for f in ("tol", "n_w", "n_b", "samples"):
+            if getattr(self, f) is not None:
+                kw[f] = getattr(self, f)
+        if self.seed != 0:
+            kw["key"] = jax.random.key(self.seed)
+        return kw
+
+    def elman_kw(self) -> dict[str, Any]:
+        """Keywords of `rnnntk.elman_limit.elman_limit_ntk`."""
+        self._refuse("the Elman network", tol=self.tol, n_w=self.n_w, n_b=self.n_b, samples=self.samples)
+        return dict(method=self.method, nodes=self.nodes)
+
+    def actor_critic_kw(self) -> dict[str, Any]:
+        """Keywords of `rnnntk.actor_critic.limit_kernel`."""
+        self._refuse("the actor-critic", n_w=self.n_w, n_b=self.n_b, samples=self.samples, nodes=self.nodes)
+        return dict(method=self.method) | ({} if self.tol is None else {"tol": self.tol})
+
+    def _refuse(self, family: str, **unused) -> None:
+        given = sorted(k for k, v in unused.items() if v is not None)
+        if given:
+            raise ConfigError(f"limit option(s) {given} do not apply to {family}: leave them unset")
