@@ -45,3 +45,32 @@ from .mdp import (
 )
 from .model import ActorCriticModel as ActorCriticModel
 from .nets import Net as Net, empirical_kernel as empirical_kernel
+
+__all__ = [
+    "ACNets",
+    "ACState",
+    "action_values",
+    "actor_rate",
+    "ActorCriticModel",
+    "drift",
+    "empirical_kernel",
+    "features",
+    "Hyper",
+    "init_nets",
+    "limit_kernel",
+    "LimitPath",
+    "make_mdp",
+    "MDP",
+    "Net",
+    "objective",
+    "policy",
+    "policy_gradient",
+    "random_mdp",
+    "small_mdp",
+    "solve_limit",
+    "state_values",
+    "stationary_law",
+    "train_seeds",
+    "Trajectory",
+    "value_iteration",
+]
