@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnntk.run.metrics import fit_above_floor, fit_loglog, heuristic_rate
+from rnnntk.run import fit_above_floor, fit_loglog, heuristic_rate
 
 
 def grid_label(alpha: float, beta: float, alphas: list[float]) -> str:

@@ -28,18 +28,19 @@ import numpy as np
 from rnnntk._checks import ConfigError, check_positive, check_positive_int, require
 from rnnntk.data import build_target, target_memory
 from rnnntk.divergence import check_values, second_moment
-from rnnntk.elman import check_variance, get_elman_activation
-from rnnntk.elman.meanfield import (
+from rnnntk.elman import (
     Problem,
+    check_variance,
     embedded_init,
     evaluate,
+    get_elman_activation,
     mean_field_rates,
     realisable,
     sample_batches,
     sample_windows,
     train_chunk,
 )
-from rnnntk.run.config import as_list, build_data
+from rnnntk.run import as_list, build_data
 
 VARIANCES = ("var_w", "var_u", "var_b", "var_v")
 

@@ -40,8 +40,7 @@ import numpy as np
 from rnnntk import actor_critic as ac
 from rnnntk._checks import require
 from rnnntk.precision import float64
-from rnnntk.run.config import actor_critic_from_config
-from rnnntk.run.metrics import fit_loglog, heuristic_rate
+from rnnntk.run import actor_critic_from_config, fit_loglog, heuristic_rate
 
 FIGURES = ("distance", "value", "policy_gradient", "return")
 START = ("auto", "zero", "network")
@@ -376,8 +375,7 @@ def _summary(res: dict) -> str:
 
 
 def main(argv: list[str]) -> dict:
-    from rnnntk.run.cli import compose
-    from rnnntk.run.runctx import RunContext
+    from rnnntk.run import RunContext, compose
 
     out = "outputs/actor_critic"
     if "--out" in argv:

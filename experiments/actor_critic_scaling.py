@@ -38,7 +38,7 @@ import jax
 import numpy as np
 
 from rnnntk.precision import float64
-from rnnntk.run.metrics import heuristic_rate
+from rnnntk.run import heuristic_rate
 
 from .actor_critic import _hyper, _ode, _problem, _train_stage
 

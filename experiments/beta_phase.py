@@ -8,8 +8,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rnnntk.diagonal.study import run_study, spec_from_config
-from rnnntk.run.metrics import heuristic_rate
+from rnnntk.diagonal import run_study, spec_from_config
+from rnnntk.run import heuristic_rate
 
 from ._common import convergence_rows, final_slopes
 

@@ -33,12 +33,18 @@ import numpy as np
 
 from rnnntk._checks import check_positive_int, require
 from rnnntk.data import make_dataset
-from rnnntk.diagonal.chunks import chunk_layout, layout, train_all
-from rnnntk.diagonal.ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble
-from rnnntk.diagonal.network import parse_grad
+from rnnntk.diagonal import (
+    chunk_layout,
+    device_mesh,
+    init_ensemble,
+    layout,
+    padded_seeds,
+    parse_grad,
+    predict_ensemble,
+    train_all,
+)
 from rnnntk.precision import float64
-from rnnntk.run.config import as_list, build_data, limit_options_from_config, model_from_config
-from rnnntk.run.plots import convergence_plot
+from rnnntk.run import as_list, build_data, convergence_plot, limit_options_from_config, model_from_config
 
 
 def validate(cfg) -> None:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnntk.diagonal.study import run_study, spec_from_config
-from rnnntk.run.metrics import heuristic_rate
-from rnnntk.run.plots import convergence_plot, new_figure
+from rnnntk.diagonal import run_study, spec_from_config
+from rnnntk.run import convergence_plot, heuristic_rate, new_figure
 
 from ._common import convergence_rows, final_slopes, grid_label
 

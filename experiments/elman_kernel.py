@@ -36,9 +36,16 @@ import rnnntk
 from rnnntk._checks import ConfigError, check_positive_int, require
 from rnnntk.elman import POOLS, check_variance, get_elman_activation
 from rnnntk.precision import float64
-from rnnntk.run.config import as_list, build_data, elman_from_config, limit_options_from_config, model_from_config
-from rnnntk.run.metrics import fit_loglog, relative_frobenius
-from rnnntk.run.plots import convergence_plot
+from rnnntk.run import (
+    as_list,
+    build_data,
+    convergence_plot,
+    elman_from_config,
+    fit_loglog,
+    limit_options_from_config,
+    model_from_config,
+    relative_frobenius,
+)
 
 VARIANCES = ("var_w", "var_u", "var_b", "var_v")
 

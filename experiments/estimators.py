@@ -11,14 +11,14 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rnnntk.diagonal.study import last_loss, run_study, spec_from_config
+from rnnntk.diagonal import last_loss, run_study, spec_from_config
 
 from ._common import headline
 
 
 def validate(cfg) -> None:
     from rnnntk._checks import require
-    from rnnntk.run.config import as_list
+    from rnnntk.run import as_list
 
     require(
         len(as_list(cfg.training.beta)) == 1 and len(as_list(cfg.training.alpha)) == 1,

@@ -15,9 +15,15 @@ import numpy as np
 import rnnntk
 from rnnntk import provenance
 from rnnntk.precision import float64
-from rnnntk.run.config import as_list, build_data, limit_options_from_config, model_from_config
-from rnnntk.run.metrics import relative_frobenius
-from rnnntk.run.plots import convergence_plot, new_figure
+from rnnntk.run import (
+    as_list,
+    build_data,
+    convergence_plot,
+    limit_options_from_config,
+    model_from_config,
+    new_figure,
+    relative_frobenius,
+)
 
 from ._common import headline
 

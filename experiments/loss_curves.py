@@ -11,7 +11,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rnnntk.diagonal.study import run_study, spec_from_config
+from rnnntk.diagonal import run_study, spec_from_config
 
 from ._common import grid_label, headline
 

@@ -37,8 +37,7 @@ import numpy as np
 
 from rnnntk._checks import ConfigError, require
 from rnnntk.precision import float64
-from rnnntk.run.metrics import fit_loglog
-from rnnntk.run.plots import convergence_plot
+from rnnntk.run import convergence_plot, fit_loglog
 
 from ._meanfield import check_widths, describe, run_widths, setup_from, steps_label
 

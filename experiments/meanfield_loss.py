@@ -37,10 +37,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import ConfigError
-from rnnntk.elman.meanfield import DISPLACED
+from rnnntk.elman import DISPLACED
 from rnnntk.precision import float64
-from rnnntk.run.metrics import fit_loglog
-from rnnntk.run.plots import convergence_plot
+from rnnntk.run import convergence_plot, fit_loglog
 
 from ._meanfield import (
     check_widths,

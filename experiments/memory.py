@@ -18,9 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import rnnntk
-from rnnntk.diagonal.network import memory_step, sensitivity_step
+from rnnntk.diagonal import memory_step, sensitivity_step
 from rnnntk.precision import float64
-from rnnntk.run.config import build_data, model_from_config
+from rnnntk.run import build_data, model_from_config
 
 
 def _run_from(params, xs, S0, Jb0, act):

@@ -30,14 +30,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk._checks import check_nonnegative_int, check_positive, check_positive_int, require
-from rnnntk.data import build_source
-from rnnntk.data.realdata import Split
-from rnnntk.diagonal.chunks import schedule, train_all
-from rnnntk.diagonal.ensemble import init_ensemble, predict_ensemble
-from rnnntk.diagonal.network import parse_grad
-from rnnntk.diagonal.train import decay_schedule
+from rnnntk.data import Split, build_source
+from rnnntk.diagonal import decay_schedule, init_ensemble, parse_grad, predict_ensemble, schedule, train_all
 from rnnntk.precision import float64
-from rnnntk.run.config import as_list, model_from_config
+from rnnntk.run import as_list, model_from_config
 
 
 def _plain(node) -> dict:

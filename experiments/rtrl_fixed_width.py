@@ -53,14 +53,9 @@ import numpy as np
 
 from rnnntk._checks import check_positive, check_positive_int, require
 from rnnntk.data import make_dataset
-from rnnntk.diagonal.chunks import schedule, train_chunks
-from rnnntk.diagonal.ensemble import init_ensemble
-from rnnntk.diagonal.network import parse_grad
-from rnnntk.diagonal.stationary import stationary_gradient
-from rnnntk.diagonal.train import decay_schedule
+from rnnntk.diagonal import decay_schedule, init_ensemble, parse_grad, schedule, stationary_gradient, train_chunks
 from rnnntk.precision import float64
-from rnnntk.run.config import as_list, build_data, model_from_config
-from rnnntk.run.metrics import fit_loglog
+from rnnntk.run import as_list, build_data, fit_loglog, model_from_config
 
 
 def validate(cfg) -> None:

@@ -105,7 +105,7 @@ class LimitOptions:
         check_positive_int(self.chunk, "limit.chunk")
 
     def diagonal_kw(self) -> dict[str, Any]:
-        """Keywords of `rnnntk.limit.limit_kernel` (the node options)."""
+        """Keywords of `rnnntk.diagonal.limit.limit_kernel` (the node options)."""
         self._refuse("the diagonal network", nodes=self.nodes)
         kw = dict(method=self.method, w_rule=self.w_rule, chunk=self.chunk)
         for f in ("tol", "n_w", "n_b", "samples"):
@@ -116,7 +116,7 @@ class LimitOptions:
         return kw
 
     def elman_kw(self) -> dict[str, Any]:
-        """Keywords of `rnnntk.elman_limit.elman_limit_ntk`."""
+        """Keywords of `rnnntk.elman.limit.elman_limit_ntk`."""
         self._refuse("the Elman network", tol=self.tol, n_w=self.n_w, n_b=self.n_b, samples=self.samples)
         return dict(method=self.method, nodes=self.nodes)
 

@@ -63,7 +63,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rnnntk  # noqa: E402
-from rnnntk.diagonal.train import UNROLL, _train_online_jit, _train_scan, init_state, train_steps  # noqa: E402
+from rnnntk.diagonal import UNROLL, init_state, train_steps  # noqa: E402
+from rnnntk.diagonal.train import _train_online_jit, _train_scan  # noqa: E402
 
 BETA, ALPHA = 0.75, 1.0
 

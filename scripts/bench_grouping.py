@@ -28,14 +28,12 @@ import os
 import subprocess
 import sys
 
-from rnnntk.diagonal.study import chunk_layout
+from rnnntk.diagonal import chunk_layout
 
 CHILD = r"""
 import json, sys, time
 import jax, jax.numpy as jnp, numpy as np
-from rnnntk.diagonal.ensemble import init_ensemble, train_chunk
-from rnnntk.diagonal.network import get_activation, parse_grad
-from rnnntk.diagonal.study import chunk_layout
+from rnnntk.diagonal import chunk_layout, get_activation, init_ensemble, parse_grad, train_chunk
 width, seeds, grid, steps, chunks, burn = (int(a) for a in sys.argv[1:7])
 _, L, burn_chunks = chunk_layout(steps, 1, chunks, burn)  # the study's chunking of `steps` steps
 kw = dict(est=parse_grad("rtrl"), act=get_activation("tanh"))

@@ -50,7 +50,7 @@ def one(P: int, M: int, d: int, method: str) -> dict:
         K = jax.block_until_ready(rnnntk.limit_kernel(xs, **kw))
         second = time.perf_counter() - t
     if method != "monte_carlo":
-        from rnnntk.diagonal.limit import initial_law_nodes
+        from rnnntk.diagonal import initial_law_nodes
 
         M = len(initial_law_nodes(xs, b0=0.5, s_w=1.0).b)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

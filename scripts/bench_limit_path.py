@@ -56,8 +56,7 @@ def one(kind: str, L: int, paths: int) -> dict:
 
     jax.config.update("jax_enable_x64", True)
     import rnnntk
-    from rnnntk.diagonal.limit import kernel_flow, limit_kernel, off_sample
-    from rnnntk.diagonal.limit_path import path_limit
+    from rnnntk.diagonal import kernel_flow, limit_kernel, off_sample, path_limit
 
     xe, _ = rnnntk.make_dataset(jax.random.key(12345), Q + BURN, dim=1, dtype="float64")
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -22,8 +22,7 @@ import sys
 CHILD = r"""
 import json, sys, time
 import jax, jax.numpy as jnp, numpy as np
-from rnnntk.diagonal.ensemble import device_mesh, init_ensemble, padded_seeds, train_chunk
-from rnnntk.diagonal.network import get_activation, parse_grad
+from rnnntk.diagonal import device_mesh, get_activation, init_ensemble, padded_seeds, parse_grad, train_chunk
 seeds, width, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 cpu0 = time.process_time()
 mesh = device_mesh()

@@ -8,8 +8,7 @@ from omegaconf import OmegaConf
 from rnnntk.experiments import actor_critic
 
 from rnnntk import ConfigError
-from rnnntk.run.config import preset_scales
-from rnnntk.run.runctx import RunContext
+from rnnntk.run import RunContext, preset_scales
 
 
 def _cfg(**over):

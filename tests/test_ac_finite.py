@@ -8,13 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from ac_reference import naive_actor_critic
+from reference_actor_critic import naive_actor_critic
 
 from rnnntk import ConfigError, actor_critic as ac
-from rnnntk.actor_critic import finite as F
-from rnnntk.actor_critic.nets import empirical_kernel
-from rnnntk.diagonal.network import get_activation
-from rnnntk.run.metrics import fit_loglog
+from rnnntk.actor_critic import empirical_kernel, finite as F
+from rnnntk.diagonal import get_activation
+from rnnntk.run import fit_loglog
 
 ACT = get_activation("tanh")
 

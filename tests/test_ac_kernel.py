@@ -8,8 +8,8 @@ import pytest
 from rnnntk import ConfigError, actor_critic as ac
 from rnnntk.actor_critic import kernel as K
 from rnnntk.actor_critic.nets import init_net, outputs
-from rnnntk.diagonal.network import get_activation
-from rnnntk.run.metrics import fit_loglog
+from rnnntk.diagonal import get_activation
+from rnnntk.run import fit_loglog
 
 
 @pytest.fixture(scope="module", params=["onehot", "embedded"])

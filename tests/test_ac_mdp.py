@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from ac_reference import deterministic_policy_values, rollout_returns, simulate_frequencies
+from reference_actor_critic import deterministic_policy_values, rollout_returns, simulate_frequencies
 
 from rnnntk import ConfigError, actor_critic as ac
 from rnnntk.actor_critic.mdp import state_kernel

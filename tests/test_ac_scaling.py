@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 from rnnntk.experiments import actor_critic_scaling as acs
 
-from rnnntk.run.runctx import RunContext
+from rnnntk.run import RunContext
 
 
 def test_statistics_against_direct_loops():

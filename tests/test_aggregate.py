@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 from subprocess_env import offline_env
 
 from rnnntk import ConfigError, RunError
-from rnnntk.diagonal.study import join_studies, spec_from_config
-from rnnntk.run.aggregate import aggregate, load_jobs
-from rnnntk.run.cli import compose, run
+from rnnntk.diagonal import join_studies, spec_from_config
+from rnnntk.run import compose, load_jobs, run
+from rnnntk.run.aggregate import aggregate
 
 QUIET = ["logger=none", "progress=false"]
 

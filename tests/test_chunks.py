@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 
 import rnnntk
-from rnnntk.diagonal.chunks import Checkpoint, chunk_layout, layout, resume, schedule, train_all, train_chunks
-from rnnntk.diagonal.ensemble import init_ensemble
-from rnnntk.diagonal.network import parse_grad
+from rnnntk.diagonal import (
+    Checkpoint,
+    chunk_layout,
+    init_ensemble,
+    layout,
+    parse_grad,
+    resume,
+    schedule,
+    train_all,
+    train_chunks,
+)
 from rnnntk.divergence import Diverged
 
 MODEL = rnnntk.DiagonalRNN(b0=0.6, s_w=1.4, activation="erf")

@@ -12,8 +12,7 @@ from omegaconf import OmegaConf
 from subprocess_env import offline_env
 
 from rnnntk import ConfigError
-from rnnntk.run.cli import compose, run
-from rnnntk.run.config import list_experiments
+from rnnntk.run import compose, list_experiments, run
 
 QUIET = ["logger=none", "progress=false"]
 
@@ -41,7 +40,7 @@ class PayloadLogger:
         self.logged.append(self.wandb.Image(path))
 
     def log_table(self, name, columns, rows):
-        from rnnntk.run.loggers import wandb_table
+        from rnnntk.run import wandb_table
 
         self.logged.append(wandb_table(self.wandb, columns, rows))
 
@@ -255,7 +254,7 @@ def test_config_records_resolved_values(tmp_path):
 def test_chunk_layout_covers_the_steps_with_the_fewest_chunk_lengths():
     """Against a naive search: ``L`` is the shortest chunk such that ``chunks`` chunks hold the
     ``floor(T n)`` steps, and the burn-in takes the fewest whole chunks that hold ``burn`` steps."""
-    from rnnntk.diagonal.study import chunk_layout
+    from rnnntk.diagonal import chunk_layout
 
     rng = np.random.default_rng(3)
     for _ in range(200):

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import rnnntk
-from rnnntk.data import apply_target, make_dataset, sample_path, target_memory, window_targets
-from rnnntk.data.sources import Source, Target
+from rnnntk.data import Source, Target, apply_target, make_dataset, sample_path, target_memory, window_targets
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,8 @@ def test_a_non_synthetic_source_cannot_be_sampled_and_an_unknown_object_is_refus
 
 
 def test_a_new_source_runs_through_the_study(tmp_path):
-    from rnnntk.diagonal.study import run_study, spec_from_config
-    from rnnntk.run.cli import compose
-    from rnnntk.run.runctx import RunContext
+    from rnnntk.diagonal import run_study, spec_from_config
+    from rnnntk.run import RunContext, compose
 
     cfg = compose(["experiment=convergence", "scale=tiny", "data.dim=2"])
     spec = spec_from_config(cfg, source=Rotation(), target=Product(), widths=[8, 16], seeds=1, grads=["rtrl"])

@@ -9,7 +9,7 @@ import pytest
 
 from rnnntk import ConfigError, Npz, ensemble
 from rnnntk.data import NPZ_MAX_ABS
-from rnnntk.run.cli import compose, run
+from rnnntk.run import compose, run
 
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 

@@ -9,8 +9,8 @@ import pytest
 from rnnntk import RunError, actor_critic as ac, init_params, init_state, make_dataset, train_steps
 from rnnntk.data import ElmanTeacher
 from rnnntk.divergence import DIVERGENCE_FACTOR, Diverged, bound, check_values
-from rnnntk.elman.meanfield import Problem, embedded_init, train_meanfield
-from rnnntk.run.cli import compose, run
+from rnnntk.elman import Problem, embedded_init, train_meanfield
+from rnnntk.run import compose, run
 
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 

@@ -18,13 +18,8 @@ from reference_elman import (
 from scipy import integrate
 
 import rnnntk
-from rnnntk.elman import ELMAN_ACTIVATIONS
-from rnnntk.elman.limit import (
-    erf_expectations,
-    hermite_rule,
-    quadrature_expectations,
-    relu_expectations,
-)
+from rnnntk.elman import ELMAN_ACTIVATIONS, hermite_rule, quadrature_expectations
+from rnnntk.gaussian import erf_expectations, relu_expectations
 
 V = dict(var_w=1.0, var_u=1.0, var_b=0.1, var_v=1.0)
 # variances away from one, so that a block that misses (or doubles) its variance shows

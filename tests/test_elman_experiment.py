@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rnnntk import ConfigError
-from rnnntk.run.cli import compose, run
+from rnnntk.run import compose, run
 
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 

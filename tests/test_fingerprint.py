@@ -13,8 +13,8 @@ import pytest
 from omegaconf import open_dict
 
 from rnnntk import RunError, provenance
-from rnnntk.run.cli import compose, run
-from rnnntk.run.runctx import RunContext, _progress, load_npz, tmp_name
+from rnnntk.run import RunContext, compose, load_npz, run, tmp_name
+from rnnntk.run.runctx import _progress
 
 QUIET = ["logger=none", "progress=false"]
 CONV = ["experiment=convergence", "scale=tiny", *QUIET]

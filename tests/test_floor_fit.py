@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnntk.run.metrics import fit_above_floor, fit_loglog
+from rnnntk.run import fit_above_floor, fit_loglog
 
 RATE, A, FLOOR = -0.25, 0.2, 0.01
 WIDTHS = np.array([100, 400, 1600, 6400, 25600, 102400])

@@ -11,8 +11,9 @@ import pytest
 from rnnntk.experiments.loss_curves import mean_abs_gap
 
 from rnnntk import ConfigError, make_dataset
-from rnnntk.diagonal.study import _loss_bin, last_loss, loss_bin_count, spec_from_config
-from rnnntk.run.cli import compose, run
+from rnnntk.diagonal import last_loss, loss_bin_count, spec_from_config
+from rnnntk.diagonal.study import _loss_bin
+from rnnntk.run import compose, run
 
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 

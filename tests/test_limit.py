@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnnntk
-from rnnntk.diagonal.limit import initial_law_nodes, kernel_flow, limit_loss, off_sample
+from rnnntk.diagonal import initial_law_nodes, kernel_flow, limit_loss, off_sample
 
 B0, SW, BURN = 0.5, 1.0, 40
 
@@ -214,7 +214,7 @@ def test_trained_networks_approach_the_limit():
 
 
 def test_nonsymmetric_eigen_path_and_expm_fallback_agree(path):
-    from rnnntk.diagonal.limit import flow_at, prepare_flow
+    from rnnntk.diagonal import flow_at, prepare_flow
 
     xs, ys = path
     K = rnnntk.limit_kernel(xs, b0=B0, s_w=SW, burn=BURN, grad="tbptt:2")

@@ -6,17 +6,21 @@ import numpy as np
 import pytest
 
 import rnnntk
-from rnnntk.diagonal.limit import kernel_flow, limit_kernel, limit_loss, off_sample
-from rnnntk.diagonal.limit_path import (
+from rnnntk.diagonal import (
     coefficients,
     eval_features,
+    get_activation,
+    kernel_flow,
+    limit_kernel,
+    limit_loss,
+    off_sample,
+    parse_grad,
     path_limit,
     path_loss,
     path_moments,
     path_nodes,
     prepare_path_flow,
 )
-from rnnntk.diagonal.network import get_activation, parse_grad
 
 B0, SW, ALPHA = 0.5, 1.3, 5.0  # s_w other than one
 

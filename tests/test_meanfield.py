@@ -13,7 +13,7 @@ from reference_meanfield import risk_and_grad
 import rnnntk
 from rnnntk import ConfigError
 from rnnntk.data import AR1, ElmanTeacher, apply_target, make_dataset, sample_path, window_targets
-from rnnntk.elman.meanfield import (
+from rnnntk.elman import (
     Problem,
     batch_risk,
     embedded_init,
@@ -26,7 +26,7 @@ from rnnntk.elman.meanfield import (
     train_chunk,
     train_meanfield,
 )
-from rnnntk.run.metrics import fit_loglog
+from rnnntk.run import fit_loglog
 
 F64 = jnp.float64
 V = dict(var_w=1.0, var_u=1.0, var_b=0.0, var_v=1.0)

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from rnnntk import ConfigError, meanfield as mf
-from rnnntk.run.cli import compose, run
+from rnnntk.run import compose, run
 
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnntk.run.metrics import bootstrap_slope, fit_loglog, heuristic_rate, student_t_ppf
+from rnnntk.run import bootstrap_slope, fit_loglog, heuristic_rate, student_t_ppf
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_heuristic_rate():
 def test_distance_is_the_root_mean_square_over_the_last_axis():
     """``D = (mean |yhat - h|^2)^{1/2}``: differences (3, -4, 0, 0) give 2.5 (a mean absolute value
     would give 1.75, a root of the sum 5); batch axes are kept; against a plain loop."""
-    from rnnntk.run.metrics import distance
+    from rnnntk.run import distance
 
     assert float(distance([3.0, -4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0])) == pytest.approx(2.5, rel=1e-15)
     assert float(distance([4.0, -3.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0])) == pytest.approx(2.5, rel=1e-15)
@@ -70,7 +70,7 @@ def test_distance_is_the_root_mean_square_over_the_last_axis():
 def test_relative_frobenius_over_the_last_two_axes():
     """``||K - K_ref||_F / ||K_ref||_F``: (1, 1) on the diagonal against (2, 0) gives
     ``sqrt(2) / 2``; leading axes are batch axes; against a plain loop."""
-    from rnnntk.run.metrics import relative_frobenius
+    from rnnntk.run import relative_frobenius
 
     K, R = np.eye(2), np.diag([2.0, 0.0])
     assert float(relative_frobenius(K, R)) == pytest.approx(np.sqrt(2.0) / 2.0, rel=1e-15)

@@ -111,7 +111,7 @@ def test_elman_parameters_of_another_model_are_refused():
 
 
 def test_ensemble_and_study_take_the_model_and_refuse_a_mismatch():
-    from rnnntk.diagonal.ensemble import init_ensemble
+    from rnnntk.diagonal import init_ensemble
 
     keys = jax.random.split(jax.random.key(0), 2)
     ens = init_ensemble(keys, 8, 1, 1, grad="rtrl", dtype=jnp.float64, model=DIAG)
@@ -124,9 +124,9 @@ def test_ensemble_and_study_take_the_model_and_refuse_a_mismatch():
 def test_the_config_builds_the_model_once_and_the_study_reads_it():
     from omegaconf import OmegaConf
 
-    from rnnntk.diagonal.study import _kernel_kwargs, spec_from_config
-    from rnnntk.run.cli import compose
-    from rnnntk.run.config import limit_options_from_config, model_from_config
+    from rnnntk.diagonal import spec_from_config
+    from rnnntk.diagonal.study import _kernel_kwargs
+    from rnnntk.run import compose, limit_options_from_config, model_from_config
 
     cfg = compose(["experiment=convergence", "scale=tiny", "model.activation=erf", "model.s_w=1.3", "model.b0=0.6"])
     model = model_from_config(cfg)

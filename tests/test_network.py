@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference import naive_outputs
+from reference_diagonal import naive_outputs
 
 import rnnntk
-from rnnntk.diagonal.network import bptt_features, get_activation, parse_grad, unit_features
+from rnnntk.diagonal import bptt_features, get_activation, parse_grad, unit_features
 
 BETA = 0.75
 
@@ -117,7 +117,7 @@ def test_empirical_ntk_matches_explicit_gradients(setup, grad):
 
 
 def test_activations_have_stated_derivative():
-    from rnnntk.diagonal.network import ACTIVATIONS
+    from rnnntk.diagonal import ACTIVATIONS
 
     z = jnp.linspace(-4, 4, 100)  # avoids z = 0, where relu has no derivative
     for act in ACTIVATIONS.values():
@@ -137,7 +137,7 @@ def test_diagonal_network_refuses_relu_and_bounds_b0_by_the_activation():
     """relu is refused with the reason (unbounded, non-smooth); the contraction condition uses
     each activation's own ``sup|sigma'|``: plain erf has ``2 / sqrt(pi)``, so ``b0 = 0.9`` is refused
     for erf and allowed for erf_unit (slope one)."""
-    from rnnntk.diagonal.network import check_contraction, get_activation
+    from rnnntk.diagonal import check_contraction, get_activation
 
     params = rnnntk.init_params(jax.random.key(0), 4, 1)
     for call in (

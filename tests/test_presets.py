@@ -17,8 +17,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from rnnntk import ConfigError
-from rnnntk.run.cli import compose
-from rnnntk.run.config import GROUPS, experiment_reads, list_experiments, preset_scales, validate
+from rnnntk.run import GROUPS, compose, experiment_reads, list_experiments, preset_scales, validate
 
 QUIET = ["logger=none", "progress=false"]
 CONFIGS = importlib.resources.files("rnnntk.configs")

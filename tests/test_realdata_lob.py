@@ -11,10 +11,18 @@ import pytest
 
 import rnnntk
 from rnnntk import ConfigError
-from rnnntk.data import build_source
-from rnnntk.data.lob import LOB, _binomial, poisson_inverse, sample_lob, simulate_book
-from rnnntk.data.realdata import Real, read_series, standardise_split
-from rnnntk.run.config import build_data
+from rnnntk.data import (
+    LOB,
+    Real,
+    build_source,
+    poisson_inverse,
+    read_series,
+    sample_lob,
+    simulate_book,
+    standardise_split,
+)
+from rnnntk.data.lob import _binomial
+from rnnntk.run import build_data
 
 # ----------------------------------------------------------------------------- real series
 

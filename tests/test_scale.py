@@ -8,8 +8,8 @@ import pytest
 
 import rnnntk
 import rnnntk.diagonal.ntk as ntk
-from rnnntk.diagonal.network import get_activation, parse_grad
-from rnnntk.diagonal.train import _train_scan, init_state, train_steps
+from rnnntk.diagonal import get_activation, init_state, parse_grad, train_steps
+from rnnntk.diagonal.train import _train_scan
 
 ACT = get_activation("tanh")
 
@@ -112,7 +112,7 @@ def test_train_steps_reports_the_first_non_finite_step(key):
 @pytest.mark.parametrize("d", [1, 3, 16, 17, 40])
 def test_input_drive_is_the_matrix_vector_product(d):
     """Explicit sums for d <= 16, a dot above: both are w @ x (float64 roundoff of d terms)."""
-    from rnnntk.diagonal.network import input_drive
+    from rnnntk.diagonal import input_drive
 
     rng = np.random.default_rng(d)
     w, x = rng.standard_normal((30, d)), rng.standard_normal(d)

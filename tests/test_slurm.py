@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnntk.run.slurm import explain_sbatch_error, sbatch_test_args
+from rnnntk.run import explain_sbatch_error, sbatch_test_args
 
 ROOT = Path(__file__).resolve().parents[1]
 RNNNTK = [sys.executable, "-c", "from rnnntk.run.cli import main; main()"]
@@ -57,7 +57,7 @@ def test_sbatch_test_args_follow_the_launcher_fields():
 @needs_cluster
 def test_split_sweep_through_slurm_joins_to_one_run(tmp_path):
     """One width per SLURM job; the multirun's callback joins them into the run over both widths."""
-    from rnnntk.run.cli import compose, run
+    from rnnntk.run import compose, run
 
     sweep = tmp_path / "sweep"
     cmd = [*RNNNTK, "-m", "experiment=convergence", "scale=tiny", "sweep.widths=[8],[16]", "launcher=slurm",

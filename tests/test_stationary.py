@@ -4,11 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference import naive_outputs, naive_window_output
+from reference_diagonal import naive_outputs, naive_window_output
 
 import rnnntk
 from rnnntk import ConfigError
-from rnnntk.diagonal.stationary import stationary_gradient
+from rnnntk.diagonal import stationary_gradient
 
 
 @pytest.fixture

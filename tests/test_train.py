@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from reference import naive_train
+from reference_diagonal import naive_train
 
 import rnnntk
-from rnnntk.diagonal.train import current_params, init_state, train_steps
+from rnnntk.diagonal import current_params, init_state, train_steps
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_non_finite_training_raises(problem):
 def test_in_loop_summary_equals_per_step_outputs(problem, scale_ys):
     """train_online sums the losses and finds the first non-finite one inside the loop; the result
     must equal the checked train_steps program, which forms them from the per-step outputs."""
-    from rnnntk.diagonal.network import get_activation, parse_grad
+    from rnnntk.diagonal import get_activation, parse_grad
     from rnnntk.diagonal.train import _train_online_jit, _train_scan_checked
 
     params, xs, ys = problem
@@ -162,7 +162,7 @@ def test_vmap_over_seeds_alpha_and_beta(key):
 
 
 def test_decay_schedule_is_the_chunked_learning_rate():
-    from rnnntk.diagonal.train import decay_schedule
+    from rnnntk.diagonal import decay_schedule
 
     full = decay_schedule(0, 30, k0=4.0, gamma=0.7)
     np.testing.assert_allclose(full, [(1 + k / 4.0) ** -0.7 for k in range(30)], rtol=1e-15)

@@ -11,7 +11,7 @@ import pytest
 from subprocess_env import offline_env
 
 from rnnntk import RunError
-from rnnntk.run.cli import compose, run
+from rnnntk.run import compose, run
 
 
 def _run_file(run_dir):
@@ -118,7 +118,7 @@ def test_a_resumed_run_continues_its_wandb_run(tmp_path):
 
 
 def test_online_without_key_or_network_falls_back_to_offline_quickly(tmp_path, monkeypatch, capsys):
-    from rnnntk.run.loggers import WandbLogger
+    from rnnntk.run import WandbLogger
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -154,7 +154,7 @@ def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith("error: logger.mode=online_strict: no W&B API key")
-    from rnnntk.run.loggers import WandbLogger
+    from rnnntk.run import WandbLogger
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
@@ -163,7 +163,7 @@ def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
 
 
 def test_system_metrics_can_be_switched_on(tmp_path):
-    from rnnntk.run.loggers import WandbLogger
+    from rnnntk.run import WandbLogger
 
     on = WandbLogger(compose(["experiment=memory", "logger.system_metrics=true"]), str(tmp_path / "on"))
     assert on.run.settings.x_disable_stats is False

@@ -19,7 +19,7 @@ class Elman:
     ``relu``, ``tanh``. ``pool``: ``"last"`` or ``"mean"``.
 
     Online training of the Elman network exists only in the mean-field scaling
-    (`rnnntk.meanfield.train_meanfield`); this object offers ``init``, ``apply``, the empirical and
+    (`rnnntk.elman.meanfield.train_meanfield`); this object offers ``init``, ``apply``, the empirical and
     the limit kernel.
     """
 
@@ -80,7 +80,7 @@ class Elman:
         return elman_empirical_ntk(params, xs, pool=self.pool, activation=self.activation)
 
     def limit_kernel(self, xs, *, options: LimitOptions | None = None, **loose):
-        """`rnnntk.elman_limit.elman_limit_ntk` of this model: ``[B, B]``."""
+        """`rnnntk.elman.limit.elman_limit_ntk` of this model: ``[B, B]``."""
         from .limit import elman_limit_ntk
 
         check_agrees(self, **loose)
