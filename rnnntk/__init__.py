@@ -15,12 +15,14 @@ plots, metrics). Each re-exports its public API. The modules every family shares
 `_checks`, `_model`, `gaussian`, `precision`, `divergence`.
 """
 
+import importlib as _importlib
 import sys as _sys
 import types as _types
+from importlib import abc as _abc, machinery as _machinery, util as _util
 
 import jax as _jax
 
-from . import _model, data, diagonal, elman, run
+from . import _model
 from ._checks import ConfigError, RunError
 from ._model import LimitOptions
 from .data import AR1, LOB, Delay, ElmanTeacher, FiniteState, Logistic, Npz, Real, SinLag, Teacher, make_dataset
@@ -47,44 +49,88 @@ from .elman import Elman, ElmanParams, elman_apply, elman_empirical_ntk, elman_i
 from .precision import float64
 
 # The module paths before the sub-packages, kept for compatibility: `import rnnntk.metrics`,
-# `from rnnntk.limit import NODE_MEMORY`, `monkeypatch.setattr("rnnntk.study.train_chunk", ...)`
-# reach the very module objects of the new paths (patching through an old path patches the real
-# module). `rnnntk.data` and `rnnntk.elman` are the sub-packages themselves (they re-export what the
-# old modules offered); `rnnntk.models` was split in three and is assembled from them.
+# `from rnnntk.limit import NODE_MEMORY`, `monkeypatch.setattr("rnnntk.study.train_chunk", ...)` and
+# `python -m rnnntk.cli` reach the very module objects of the new paths (patching through an old path
+# patches the real module). An old path is resolved when it is first imported, so `import rnnntk`
+# loads no more than it did (`rnnntk.run.cli` only on demand). `rnnntk.data` and `rnnntk.elman` are
+# the sub-packages themselves (they re-export what the old modules offered); `rnnntk.models` was
+# split in three (`_model`, `diagonal.model`, `elman.model`) and is assembled from them.
 _OLD_PATHS = {
-    "network": diagonal.network,
-    "train": diagonal.train,
-    "ensemble": diagonal.ensemble,
-    "chunks": diagonal.chunks,
-    "limit": diagonal.limit,
-    "limit_path": diagonal.limit_path,
-    "stationary": diagonal.stationary,
-    "ntk": diagonal.ntk,
-    "study": diagonal.study,
-    "elman_limit": elman.limit,
-    "meanfield": elman.meanfield,
-    "sources": data.sources,
-    "realdata": data.realdata,
-    "lob": data.lob,
-    "cli": run.cli,
-    "config": run.config,
-    "runctx": run.runctx,
-    "loggers": run.loggers,
-    "plots": run.plots,
-    "metrics": run.metrics,
-    "provenance": run.provenance,
-    "aggregate": run.aggregate,
-    "slurm": run.slurm,
+    "network": "diagonal.network",
+    "train": "diagonal.train",
+    "ensemble": "diagonal.ensemble",
+    "chunks": "diagonal.chunks",
+    "limit": "diagonal.limit",
+    "limit_path": "diagonal.limit_path",
+    "stationary": "diagonal.stationary",
+    "ntk": "diagonal.ntk",
+    "study": "diagonal.study",
+    "models": None,
+    "elman_limit": "elman.limit",
+    "meanfield": "elman.meanfield",
+    "sources": "data.sources",
+    "realdata": "data.realdata",
+    "lob": "data.lob",
+    "cli": "run.cli",
+    "config": "run.config",
+    "runctx": "run.runctx",
+    "loggers": "run.loggers",
+    "plots": "run.plots",
+    "metrics": "run.metrics",
+    "provenance": "run.provenance",
+    "aggregate": "run.aggregate",
+    "slurm": "run.slurm",
 }
-_models = _types.ModuleType(__name__ + ".models", "The old `rnnntk.models`: `_model`, `diagonal.model`, `elman.model`.")
-for _name in ("LimitOptions", "_static", "check_agrees", "hyperparameters"):
-    setattr(_models, _name, getattr(_model, _name))
-_models.DiagonalRNN, _models.Elman = DiagonalRNN, Elman
-_OLD_PATHS["models"] = _models
-for _old, _module in _OLD_PATHS.items():
-    _sys.modules[f"{__name__}.{_old}"] = _module
-    globals()[_old] = _module  # `import rnnntk.metrics; rnnntk.metrics.distance` as before
-del _old, _module, _name
+
+
+class _OldSpec(_machinery.ModuleSpec):
+    """An old path's spec: its package is the new one (what `python -m rnnntk.cli` resolves against)."""
+
+    @property
+    def parent(self):
+        return self.real_parent
+
+
+class _OldPaths(_abc.MetaPathFinder, _abc.Loader):
+    """Import `rnnntk.<old>` as the module of its new path (the same object, under both names)."""
+
+    def _new(self, fullname: str) -> str | None:
+        pkg, _, old = fullname.rpartition(".")
+        if pkg != __name__ or old not in _OLD_PATHS:
+            return None
+        new = _OLD_PATHS[old]
+        return __name__ + ("._model" if new is None else "." + new)
+
+    def find_spec(self, fullname, path=None, target=None):
+        new = self._new(fullname)
+        if new is None:
+            return None
+        real = _util.find_spec(new)
+        spec = _OldSpec(fullname, self, origin=real.origin)
+        spec.real_parent = real.parent
+        return spec
+
+    def create_module(self, spec):
+        if spec.name == __name__ + ".models":
+            models = _types.ModuleType(spec.name, "The old `rnnntk.models`: `_model`, `diagonal.model`, `elman.model`.")
+            for name in ("LimitOptions", "_static", "check_agrees", "hyperparameters"):
+                setattr(models, name, getattr(_model, name))
+            models.DiagonalRNN, models.Elman = DiagonalRNN, Elman
+            return models
+        module = _importlib.import_module(self._new(spec.name))
+        self._real_spec = module.__spec__  # the import machinery overwrites it with the old path's
+        return module
+
+    def exec_module(self, module):
+        if module.__spec__.name != __name__ + ".models":
+            module.__spec__ = self._real_spec
+
+    def get_code(self, fullname):  # `python -m rnnntk.cli`
+        real = _util.find_spec(self._new(fullname))
+        return real.loader.get_code(real.name)
+
+
+_sys.meta_path.insert(0, _OldPaths())
 
 # A seed must give the same numbers under every JAX the lock or the floors allow. JAX changed the
 # default of `jax_threefry_partitionable` (False before 0.5.0, True since), which changes every

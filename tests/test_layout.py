@@ -163,3 +163,24 @@ def test_old_path_imported_first_in_a_fresh_interpreter():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+
+
+def test_import_loads_no_command_line_and_old_paths_on_demand():
+    code = (
+        "import sys, rnnntk\n"
+        "assert 'rnnntk.run.cli' not in sys.modules and 'rnnntk.metrics' not in sys.modules\n"
+        "import rnnntk.metrics, rnnntk.run.metrics as m\n"
+        "assert rnnntk.metrics is m and m.__spec__.name == 'rnnntk.run.metrics' and m.__name__ == m.__spec__.name\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("module", ["rnnntk.cli", "rnnntk.run.cli", "rnnntk.aggregate", "rnnntk.run.aggregate"])
+def test_entry_modules_run_with_python_m(module, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr  # runpy warns when the module was imported before
+    assert "rnnntk-aggregate" in out.stdout if "aggregate" in module else "experiment" in out.stdout
