@@ -41,9 +41,9 @@ import jax
 jax.config.update("jax_enable_x64", True)  # float32 runs pass float32 arrays explicitly
 
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
-from rnnntk import actor_critic as ac  # noqa: E402
+import rnnntk  # noqa: E402
+from rnnntk import actor_critic as ac, elman  # noqa: E402
 from rnnntk.actor_critic import finite as F  # noqa: E402
 from rnnntk.actor_critic.mdp import features  # noqa: E402
 from rnnntk.actor_critic.nets import scale  # noqa: E402
@@ -64,15 +64,14 @@ def rounds_table(methods: dict, rounds: int, work: dict, unit: str, base: str) -
     for _ in range(rounds):
         for k, f in methods.items():
             times[k].append(timed(f))
-    out = {}
     for k in methods:
         ratios = [b / t for b, t in zip(times[base], times[k])]
         med = statistics.median(times[k])
-        out[k] = statistics.median(ratios)
         rate = f"{work[k] / med:10.3g} {unit}" if k in work else " " * 11 + " " * len(unit)
         per = " ".join(f"{r:6.2f}" for r in ratios)
-        print(f"  {k:>14}: {med * 1e3:9.1f} ms  {rate}  x{base}-time/time per round: {per}  median {out[k]:.2f}")
-    return out
+        ratio = statistics.median(ratios)
+        print(f"  {k:>16}: {med * 1e3:9.1f} ms  {rate}  {base} time / time, per round: {per}, median {ratio:.2f}")
+    return times
 
 
 # --------------------------------------------------------------------------- actor-critic
@@ -185,21 +184,82 @@ def bench_ac(rounds: int, widths, seeds: int, horizon: float) -> None:
             s_w=1.0, c_dist="rademacher", dtype=jnp.dtype(jnp.float32),
         )  # fmt: skip
         methods = {
-            "old": lambda: _old_seeds(keys, mdp, h, width=N, every=every, n_save=n_save, act=act),
+            "old": partial(_old_seeds, keys, mdp, h, width=N, every=every, n_save=n_save, act=act),
             "new": new,
-            "floor": lambda: _ac_floor(R, c, steps),
+            "floor": partial(_ac_floor, R, c, steps),
         }
         print(f" N = {N}: {steps} steps")
         work = {k: seeds * N * steps for k in methods}
         rounds_table(methods, rounds, work, "unit-steps/s", "old")
 
 
-def bench_elman(r, w):
-    pass
-
-
 def bench_limit(r):
     pass
+
+
+# --------------------------------------------------------------------------- Elman NTK
+
+
+def _old_derivatives(params, x, pool, phi):
+    """The previous per-sequence derivatives: one `jax.vjp` of the unrolled network."""
+    n = params.b.shape[0]
+    a = elman.width_scale(params.param, n)
+    eps = jnp.zeros((x.shape[0], n), x.dtype)
+
+    def f(U, b, v, eps):
+        S = elman._states(params.W, U, b, x, eps, a, phi)
+        return elman._readout(S, v, a, pool), S
+
+    _, vjp, S = jax.vjp(f, params.U, params.b, params.v, eps, has_aux=True)
+    gU, gb, gv, delta = vjp(jnp.ones((), x.dtype))
+    return gU, gb, gv, S, delta
+
+
+@partial(jax.jit, static_argnames=("pool", "activation"))
+def _old_elman_ntk(params, xs, pool, activation):
+    """The previous `elman._empirical_ntk` (vjp per sequence, vmapped; one pool per call)."""
+    phi = elman.ELMAN_ACTIVATIONS[activation]
+    B, n = xs.shape[0], params.b.shape[0]
+    a = elman.width_scale(params.param, n)
+    gU, gb, gv, S, D = jax.vmap(lambda x: _old_derivatives(params, x, pool, phi))(xs)
+    cw, cu, cb, cv = params.variances if params.param == "ntk" else (1.0, 1.0, 1.0, 1.0)
+    K = cu * (gU.reshape(B, -1) @ gU.reshape(B, -1).T) + cb * (gb @ gb.T) + cv * (gv @ gv.T)
+    Gs = jnp.einsum("pti,qsi->ptqs", S[:, :-1], S[:, :-1])
+    Gd = jnp.einsum("pti,qsi->ptqs", D[:, 1:], D[:, 1:])
+    return K + (cw * a * a) * jnp.einsum("ptqs,ptqs->pq", Gs, Gd)
+
+
+def bench_elman(rounds: int, width: int) -> None:
+    B, T, d = 24, 16, 1
+    var = dict(var_w=1.0, var_u=1.0, var_b=0.1, var_v=1.0)
+    xs = jax.random.normal(jax.random.key(1), (B, T, d), jnp.float64)
+    key = jax.random.key(0)
+    p = rnnntk.elman_init(key, width, d, **var, dtype=jnp.float64)
+    pools = ("last", "mean")
+    S = jax.random.normal(jax.random.key(3), (B, width), jnp.float64)
+    mm = jax.jit(lambda S, W: S @ W)
+    old = [_old_elman_ntk(p, xs, pool, "erf") for pool in pools]
+    new = elman.elman_empirical_ntks(p, xs, pools=pools, activation="erf")
+    err = max(float(jnp.max(jnp.abs(o - k)) / jnp.max(jnp.abs(o))) for o, k in zip(old, new))
+    print(f"Elman empirical NTK: n = {width}, B = {B}, T = {T}, d = {d}, erf, float64, pools {pools}")
+    print(f"  max |new - old| / max |old| = {err:.2e}")
+    methods = {
+        "old draw": lambda: elman._draw(key, jnp.ones(4), width, d, jnp.dtype(jnp.float64)),
+        "old ntk 2 pools": lambda: [_old_elman_ntk(p, xs, pool, "erf") for pool in pools],
+        "new ntk 2 pools": lambda: elman.elman_empirical_ntks(p, xs, pools=pools, activation="erf"),
+        "new ntk per pool": lambda: [rnnntk.elman_empirical_ntk(p, xs, pool=pool, activation="erf") for pool in pools],
+        "32 matmuls": lambda: [mm(S, p.W) for _ in range(2 * T)],
+    }
+    t = rounds_table(methods, rounds, {}, "", "old ntk 2 pools")
+    for new in ("new ntk 2 pools", "new ntk per pool"):
+        per = [(dr + o) / (dr + nw) for dr, o, nw in zip(t["old draw"], t["old ntk 2 pools"], t[new])]
+        print(
+            f"  per network (draw + both pools), old / ({new}) per round: "
+            + " ".join(f"{r:.2f}" for r in per)
+            + f", median {statistics.median(per):.2f}"
+        )
+
+
 # --------------------------------------------------------------------------- main
 
 

@@ -246,7 +246,8 @@ def transition_update(
     gq = lr * h.alpha * td * s_n
     # Delta c = gq sigma(U_p);  Delta w^i = gq c^i sigma'(U_p^i) z(x, a)
     v = gq * c * ds
-    d_critic = Displacement(dq.c + gq * s, dq.V + gx * v[None, :], dq.A + jax.nn.one_hot(a, A, dtype=dt)[:, None] * v[None, :])
+    ea = jax.nn.one_hot(a, A, dtype=dt)[:, None]  # [A, 1]
+    d_critic = Displacement(dq.c + gq * s, dq.V + gx * v[None, :], dq.A + ea * v[None, :])
     # actor: grad log pi(a | x) = grad f(x, a) - sum_b pi(b | x) grad f(x, b)
     chat = f0.c + df.c
     sh, dsh = act.fn(_state_rows(f0, df, x, A))  # [A, N]
