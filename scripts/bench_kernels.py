@@ -193,10 +193,6 @@ def bench_ac(rounds: int, widths, seeds: int, horizon: float) -> None:
         rounds_table(methods, rounds, work, "unit-steps/s", "old")
 
 
-def bench_limit(r):
-    pass
-
-
 # --------------------------------------------------------------------------- Elman NTK
 
 
@@ -260,6 +256,87 @@ def bench_elman(rounds: int, width: int) -> None:
         )
 
 
+# --------------------------------------------------------------------------- limit kernel
+
+
+def bench_limit(rounds: int, P: int = 400, burn: int = 60, d: int = 1, balanced: bool = True) -> None:
+    """`limit_kernel` split into node features and products, products against a plain matmul
+    (``balanced=False``: the chunks of the previous `limit_kernel`, 2048 nodes and the last padded)."""
+    from rnnntk.limit import balanced_chunk, initial_law_nodes, limit_kernel
+    from rnnntk.network import C_SECOND_MOMENT, parse_grad, unit_features
+    from rnnntk.ntk import flat_psi, weighted_phi
+
+    xs, _ = rnnntk.make_dataset(jax.random.key(0), P + burn, dim=d, dtype=jnp.float64)
+    nodes = initial_law_nodes(xs, b0=0.5, s_w=1.0)
+    w, b, om = (jnp.asarray(a, jnp.float64) for a in nodes)
+    U = w.shape[0]
+    chunk = balanced_chunk(U, 2048) if balanced else 2048  # limit_kernel's default, balanced or not
+    est, act = parse_grad("rtrl"), get_activation("tanh")
+    c2 = jnp.full_like(om, C_SECOND_MOMENT["rademacher"])
+    n_chunks = -(-U // chunk)
+    pad = n_chunks * chunk - U
+
+    def padded(a):
+        return jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]).reshape(n_chunks, chunk, *a.shape[1:])
+
+    blocks = tuple(padded(a) for a in (w, b, om, c2))
+
+    @jax.jit
+    def features(blocks):  # the features of limit_kernel's chunks, no product
+        def body(acc, blk):
+            wc, bc, o, cc = blk
+            f = unit_features(wc, bc, xs, burn=burn, est=est, act=act)
+            return acc + jnp.sum(weighted_phi(f, o, cc)[:, :1]) + jnp.sum(flat_psi(f)[:, :1]), None
+
+        return jax.lax.scan(body, jnp.zeros((), jnp.float64), blocks)[0]
+
+    @jax.jit
+    def factors(blocks):  # the flattened factors of every chunk, [n_chunks, P, chunk (d + 2)]
+        def one(blk):
+            wc, bc, o, cc = blk
+            f = unit_features(wc, bc, xs, burn=burn, est=est, act=act)
+            return weighted_phi(f, o, cc), flat_psi(f)
+
+        return jax.lax.map(one, blocks)
+
+    A, Bm = factors(blocks)
+
+    @jax.jit
+    def products(A, Bm):  # the products as limit_kernel forms them: one [P, c] x [c, P] per chunk
+        return jax.lax.scan(lambda K, ab: (K + ab[0] @ ab[1].T, None), jnp.zeros((P, P), jnp.float64), (A, Bm))[0]
+
+    A2, B2 = A.transpose(1, 0, 2).reshape(P, -1), Bm.transpose(1, 0, 2).reshape(P, -1)
+    matmul = jax.jit(lambda A, B: A @ B.T)  # one plain matmul of the same total shape
+    flops = 2.0 * P * P * A2.shape[1]
+    useful = 2.0 * P * P * U * (d + 2)  # without the zero-weight padding nodes
+    full = partial(limit_kernel, xs, b0=0.5, s_w=1.0, burn=burn)
+    err = float(jnp.max(jnp.abs(products(A, Bm) - full())) / jnp.max(jnp.abs(full())))
+    print(f"limit kernel: d = {d}, P = Q = {P}, {U} quadrature nodes in {n_chunks} chunks of {chunk}, float64")
+    print(
+        f"  products as a GEMM of [{P}, {A2.shape[1]}] x [{A2.shape[1]}, {P}]: {flops / 1e9:.2f} GFLOP;"
+        f" |products - limit_kernel| / max = {err:.1e}"
+    )
+    methods = {
+        "limit_kernel": full,
+        "features": partial(features, blocks),
+        "products": partial(products, A, Bm),
+        "plain matmul": partial(matmul, A2, B2),
+    }
+    t = rounds_table(methods, rounds, {"products": flops, "plain matmul": flops}, "flop/s", "limit_kernel")
+    frac = [m / p * useful / flops for m, p in zip(t["plain matmul"], t["products"])]
+    share = [p / k for p, k in zip(t["products"], t["limit_kernel"])]
+    print(
+        "  products' useful flop rate / plain matmul's rate, per round: "
+        + " ".join(f"{r:.2f}" for r in frac)
+        + f", median {statistics.median(frac):.2f}"
+    )
+    print(
+        "  products' share of limit_kernel's time, per round: "
+        + " ".join(f"{r:.2f}" for r in share)
+        + f", median {statistics.median(share):.2f}"
+    )
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -278,6 +355,7 @@ def main(argv=None) -> int:
     if "elman" in args.sections:
         bench_elman(args.rounds, args.width)
     if "limit" in args.sections:
+        bench_limit(args.rounds, balanced=False)
         bench_limit(args.rounds)
     return 0
 
