@@ -259,18 +259,18 @@ def bench_elman(rounds: int, width: int) -> None:
 # --------------------------------------------------------------------------- limit kernel
 
 
-def bench_limit(rounds: int, P: int = 400, burn: int = 60, d: int = 1, balanced: bool = True) -> None:
-    """`limit_kernel` split into node features and products, products against a plain matmul
-    (``balanced=False``: the chunks of the previous `limit_kernel`, 2048 nodes and the last padded)."""
+def bench_limit(rounds: int, P: int = 400, burn: int = 60, d: int = 1) -> None:
+    """`limit_kernel` split into node features and products, products against a plain matmul;
+    ``old``: the previous `limit_kernel` (chunks of 2048 nodes, the last one padded)."""
     from rnnntk.limit import balanced_chunk, initial_law_nodes, limit_kernel
     from rnnntk.network import C_SECOND_MOMENT, parse_grad, unit_features
-    from rnnntk.ntk import flat_psi, weighted_phi
+    from rnnntk.ntk import flat_psi, kernel_sum, weighted_phi
 
     xs, _ = rnnntk.make_dataset(jax.random.key(0), P + burn, dim=d, dtype=jnp.float64)
     nodes = initial_law_nodes(xs, b0=0.5, s_w=1.0)
     w, b, om = (jnp.asarray(a, jnp.float64) for a in nodes)
     U = w.shape[0]
-    chunk = balanced_chunk(U, 2048) if balanced else 2048  # limit_kernel's default, balanced or not
+    chunk = balanced_chunk(U, 2048)  # as limit_kernel (default chunk 2048)
     est, act = parse_grad("rtrl"), get_activation("tanh")
     c2 = jnp.full_like(om, C_SECOND_MOMENT["rademacher"])
     n_chunks = -(-U // chunk)
@@ -316,13 +316,17 @@ def bench_limit(rounds: int, P: int = 400, burn: int = 60, d: int = 1, balanced:
         f"  products as a GEMM of [{P}, {A2.shape[1]}] x [{A2.shape[1]}, {P}]: {flops / 1e9:.2f} GFLOP;"
         f" |products - limit_kernel| / max = {err:.1e}"
     )
+    old = partial(
+        kernel_sum, w, b, om, c2, xs, burn_a=burn, est=est, act=act, chunk=2048
+    )  # the previous limit_kernel once its nodes are built
     methods = {
+        "old": lambda: (initial_law_nodes(xs, b0=0.5, s_w=1.0), old()),
         "limit_kernel": full,
         "features": partial(features, blocks),
         "products": partial(products, A, Bm),
         "plain matmul": partial(matmul, A2, B2),
     }
-    t = rounds_table(methods, rounds, {"products": flops, "plain matmul": flops}, "flop/s", "limit_kernel")
+    t = rounds_table(methods, rounds, {"products": flops, "plain matmul": flops}, "flop/s", "old")
     frac = [m / p * useful / flops for m, p in zip(t["plain matmul"], t["products"])]
     share = [p / k for p, k in zip(t["products"], t["limit_kernel"])]
     print(
@@ -355,7 +359,6 @@ def main(argv=None) -> int:
     if "elman" in args.sections:
         bench_elman(args.rounds, args.width)
     if "limit" in args.sections:
-        bench_limit(args.rounds, balanced=False)
         bench_limit(args.rounds)
     return 0
 
