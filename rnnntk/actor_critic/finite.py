@@ -204,20 +204,13 @@ def state_gram(mdp: MDP, dtype) -> Array:
 
 def _pair_row(net0: PairNet, d: Displacement, x, a, n_actions: int) -> Array:
     """Preactivations ``U_0[x A + a] + (V[x] + A[a])`` of one pair: ``[N]``."""
-    return _gathered(net0.U[x * n_actions + a] + (d.V[x] + d.A[a]))
+    return net0.U[x * n_actions + a] + (d.V[x] + d.A[a])
 
 
 def _state_rows(net0: PairNet, d: Displacement, x, n_actions: int) -> Array:
     """Preactivations of the ``A`` pairs of state ``x``: ``[A, N]``."""
     u0 = jax.lax.dynamic_slice_in_dim(net0.U, x * n_actions, n_actions, axis=0)
-    return _gathered(u0 + (d.V[x][None, :] + d.A))
-
-
-def _gathered(u: Array) -> Array:
-    """Materialise gathered preactivations before the activation: XLA:CPU otherwise fuses the
-    row gather (a gather once the seeds are vmapped) into the activation's loop, which then does
-    not vectorise (about 5x slower)."""
-    return jax.lax.optimization_barrier(u)
+    return u0 + (d.V[x][None, :] + d.A)
 
 
 def _logits(net0: PairNet, d: Displacement, x, beta, act: Activation) -> Array:
