@@ -124,8 +124,9 @@ def run(cfg, ctx) -> dict:
             for s in range(seeds):
                 key = jax.random.fold_in(jax.random.fold_in(base, n), s)
                 p = elman[pools[0]].init(jax.random.fold_in(key, 1), n, dim, dtype=jnp.float64)
-                for pool in pools:
-                    K = elman[pool].empirical_kernel(p, xs)
+                act = elman[pools[0]].activation
+                Ks = rnnntk.elman.elman_empirical_ntks(p, xs, pools=tuple(pools), activation=act)  # one pass
+                for pool, K in zip(pools, Ks):
                     out[f"elman_{pool}"][s] = float(relative_frobenius(K, K_lim[f"elman_{pool}"]))
                 del p
                 if diagonal:

@@ -99,12 +99,11 @@ def _expected_update(mdp, pn, h, k, sampling):
     transition (x, a, x', a') with its probability mu(x, a) P(x' | x, a) pi(a' | x')."""
     N = pn.critic.c.shape[0]
     m, A = mdp.n_states, mdp.n_actions
-    Z = ac.features(mdp)
-    G = Z @ Z.T
+    G = F.state_gram(mdp, pn.critic.c.dtype)
     Q, f = F.outputs_on_pairs(pn, beta=h.beta, act=ACT)
     pi = ac.policy(f, m)
     mu = ac.stationary_law(mdp, pi, sampling)
-    zero = jax.tree.map(jnp.zeros_like, pn)
+    zero = F.zero_displacement(pn, mdp)
     trans = np.array(list(itertools.product(range(m), range(A), range(m), range(A))))
     prob = mu[trans[:, 0], trans[:, 1]] * mdp.P[trans[:, 0], trans[:, 1], trans[:, 2]] * pi[trans[:, 2], trans[:, 3]]
 

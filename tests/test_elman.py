@@ -88,6 +88,27 @@ def test_forward_and_empirical_ntk_match_naive_jacrev(small, param, pool, act):
     assert rel(K, K_ref) < 1e-12
 
 
+@pytest.mark.parametrize("param", rnnntk.elman.PARAMS)
+def test_pools_share_one_pass_and_match_jacrev(small, param):
+    """`elman_empirical_ntks` (forward and backward passes shared by both pools, the closed-form
+    Gram blocks) equals the Gram matrix of full `jax.jacrev` gradients for each pool, at variances
+    other than one, to float64 rounding; pools in either order give the same kernels."""
+    p = rnnntk.elman_init(jax.random.key(6), 6, 2, **VV, param=param)
+    variances = tuple(VV[k] for k in ("var_w", "var_u", "var_b", "var_v"))
+    Ks = rnnntk.elman.elman_empirical_ntks(p, small, pools=("last", "mean"), activation="erf")
+    assert Ks.shape == (2, 3, 3)
+    for K, pool in zip(Ks, ("last", "mean")):
+        K_ref = naive_elman_ntk(
+            p.W, p.U, p.b, p.v, small, pool=pool, activation="erf", param=param, variances=variances
+        )
+        assert rel(K, K_ref) < 1e-12, pool
+    rev = rnnntk.elman.elman_empirical_ntks(p, small, pools=("mean", "last"), activation="erf")
+    np.testing.assert_allclose(rev[::-1], Ks, rtol=1e-13, atol=0)
+    assert rel(Ks[0], Ks[1]) > 0.01  # the pools differ: a swapped cotangent would show
+    with pytest.raises(rnnntk.ConfigError, match=r"pool = 'max'"):
+        rnnntk.elman.elman_empirical_ntks(p, small, pools=("last", "max"))
+
+
 def test_ntk_blocks_carry_their_variances(small):
     """``param="ntk"`` differs from ``"ntk_as_drawn"`` exactly by the variance of each block: with
     only one nonzero-variance block changed at a time the two kernels differ by that factor."""

@@ -226,3 +226,19 @@ def test_nonsymmetric_eigen_path_and_expm_fallback_agree(path):
     b = flow_at(ode._replace(exact_expm=True), [0.3, 4.0], h0)
     np.testing.assert_allclose(a.h, b.h, atol=1e-11)
     np.testing.assert_allclose(a.integral, b.integral, atol=1e-11)
+
+
+def test_balanced_chunk_pads_least():
+    """Fewest chunks of at most ``chunk`` nodes, sizes as equal as possible (the last chunk's
+    zero-weight padding is the product's wasted work)."""
+    from rnnntk.limit import balanced_chunk
+
+    assert balanced_chunk(4103, 2048) == 1368  # 3 x 1368 = 4104 nodes of work, not 3 x 2048
+    assert balanced_chunk(4096, 2048) == 2048
+    assert balanced_chunk(5, 2048) == 5
+    assert balanced_chunk(1, 1) == 1
+    for count in (1, 7, 2049, 10000):
+        for chunk in (1, 3, 2048):
+            c = balanced_chunk(count, chunk)
+            n = -(-count // c)
+            assert c <= chunk and n == -(-count // chunk) and n * c - count < n, (count, chunk, c)

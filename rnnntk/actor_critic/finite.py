@@ -29,15 +29,26 @@ The algorithm (the project's formulation; symbols as in `rnnntk.actor_critic.net
 Parameters are stored as ``theta_0 + delta`` (as in `rnnntk.diagonal.train`): each step moves a parameter by
 about ``N^{beta - 2}``, below float32 resolution of an O(1) number at large ``N``.
 
-Representation: the networks are only ever evaluated on the ``P = m A`` features ``z_p``, and
-every update of an input weight is a combination of features (``Delta w^i = g_i z``), so the run
-carries the preactivations ``U[p, i] = w^i . z_p`` (``[P, N]``) instead of ``w`` (``[N, d + A]``):
-``Delta U[p, i] = g_i (z . z_p)`` with the Gram matrix ``G = Z Z^T``. This is exact (the test
-against a plain loop over ``w`` with autodiff gradients checks it) and makes a step a few
-contiguous vector operations over the units.
+Representation: the networks are only ever evaluated on the ``P = m A`` features
+``z(x, a) = (e_x, onehot(a))``, and every update of an input weight is a combination of features
+(``Delta w^i = g_i z``), so the run carries preactivations instead of ``w`` (``[N, d + A]``): the
+initial ``U_0[p, i] = w_0^i . z_p`` (``[P, N]``, `PairNet`) and the displacement factored by the
+two blocks of ``z`` (`Displacement`): ``U[x A + a] = U_0[x A + a] + (V[x] + A[a])``, where an update
+``g z(x, a)`` adds ``G_s[:, x] g`` to the state block ``V [m, N]`` (``G_s = E E^T``, the Gram
+matrix of the state embeddings: one row for one-hot states) and ``g`` to row ``a`` of the action
+block ``A [A, N]``. This is exact (the test against a plain loop over ``w`` with autodiff
+gradients checks it) and a step touches ``m + A`` rows per network instead of the ``P`` rows of
+the dense ``[P, N]`` displacement.
 
 Randomness: the transition of step ``k`` uses ``jax.random.fold_in(key, k)``, so a run is a pure
-function of its key and chunking does not change it.
+function of its key and chunking does not change it. The random numbers do not depend on the
+networks (a categorical draw is the argmax of Gumbel noise plus the logits), so `run_steps`
+draws those of all its steps first, vectorised, and the scan carries only the networks.
+
+Throughput (`scripts/bench_kernels.py ac`): a step must evaluate the activation on 8
+preactivations per unit (the critic at ``(X_k, A_k)`` and ``(X'_{k+1}, A'_{k+1})``, the actor at
+the ``A`` pairs of ``X_k`` and of ``X'_{k+1}``), so even a bare scan doing only that (the floor in
+the benchmark) is compute- or cache-bound at a few 1e8 unit-steps/s on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -107,10 +118,24 @@ def on_pairs(nets: ACNets, Z: Array) -> ACNets:
     return ACNets(*(PairNet(n.c, Z.astype(n.w.dtype) @ n.w.T) for n in nets))
 
 
+class Displacement(NamedTuple):
+    """``theta - theta_0`` of one network on the pairs, factored by the blocks of ``z = (e_x, onehot(a))``.
+
+    ``Delta w^i = g_i z(x, a)`` moves the preactivation of pair ``(x', a')`` by
+    ``g_i (e_x . e_x' + [a = a'])``, so the displacement of ``U`` is ``V[x'] + A[a']`` with a
+    state block ``V [m, N]`` (moved by ``G_s[:, x] g``, ``G_s = E E^T`` the Gram matrix of the
+    state embeddings) and an action block ``A [A, N]`` (moved by ``g`` in row ``a``).
+    """
+
+    c: Array  # [N]     output weights
+    V: Array  # [m, N]  state block of the preactivations
+    A: Array  # [A, N]  action block of the preactivations
+
+
 class ACState(NamedTuple):
     """What the online run carries from one step to the next."""
 
-    delta: ACNets  # theta - theta_0 of both networks, as PairNet (c [N], U [P, N])
+    delta: ACNets  # theta - theta_0 of both networks, as `Displacement`
     x: Array  # []  int32  X_k
     a: Array  # []  int32  A_k
     step: Array  # [] int32 k
@@ -145,21 +170,53 @@ def init_nets(key: Array, width: int, mdp: MDP, *, s_w: float = 1.0, c_dist: str
     )
 
 
+def zero_displacement(nets0: ACNets, mdp: MDP) -> ACNets:
+    """The displacement of the initial networks (all zeros), as `Displacement`."""
+
+    def zero(n: PairNet) -> Displacement:
+        N, dt = n.c.shape[0], n.c.dtype
+        return Displacement(jnp.zeros((N,), dt), jnp.zeros((mdp.n_states, N), dt), jnp.zeros((mdp.n_actions, N), dt))
+
+    return ACNets(*(zero(n) for n in nets0))
+
+
+def expand(d: Displacement) -> Array:
+    """The displacement of the preactivations on all pairs, ``[m A, N]`` (row ``x A + a``)."""
+    return (d.V[:, None, :] + d.A[None, :, :]).reshape(-1, d.c.shape[0])
+
+
 def current(nets0: ACNets, delta: ACNets) -> ACNets:
-    """``theta_0 + delta``."""
-    return jax.tree.map(jnp.add, nets0, delta)
+    """``theta_0 + delta`` as `PairNet` (``delta`` as `Displacement` or as `PairNet`)."""
+
+    def add(n0: PairNet, d) -> PairNet:
+        if isinstance(d, Displacement):
+            return PairNet(n0.c + d.c, n0.U + expand(d))
+        return PairNet(n0.c + d.c, n0.U + d.U)
+
+    return ACNets(*(add(n0, d) for n0, d in zip(nets0, delta)))
 
 
-def _rows(net0: PairNet, dnet: PairNet, p, size: int = 1) -> Array:
-    """Rows ``p .. p + size - 1`` of ``U_0 + delta U``: ``[size, N]``."""
-    sl = partial(jax.lax.dynamic_slice_in_dim, start_index=p, slice_size=size, axis=0)
-    return sl(net0.U) + sl(dnet.U)
+def state_gram(mdp: MDP, dtype) -> Array:
+    """``G_s = E E^T [m, m]``, the Gram matrix of the state embeddings."""
+    E = mdp.embed.astype(dtype)
+    return E @ E.T
 
 
-def _out_rows(net0: PairNet, dnet: PairNet, p, size: int, beta, act: Activation) -> Array:
-    """Outputs ``N^{-beta} sum_i c^i sigma(U[p, i])`` on rows ``p .. p + size - 1``."""
-    s, _ = act.fn(_rows(net0, dnet, p, size))
-    return scale(net0.c.shape[0], beta, net0.c.dtype) * (s @ (net0.c + dnet.c))
+def _pair_row(net0: PairNet, d: Displacement, x, a, n_actions: int) -> Array:
+    """Preactivations ``U_0[x A + a] + (V[x] + A[a])`` of one pair: ``[N]``."""
+    return net0.U[x * n_actions + a] + (d.V[x] + d.A[a])
+
+
+def _state_rows(net0: PairNet, d: Displacement, x, n_actions: int) -> Array:
+    """Preactivations of the ``A`` pairs of state ``x``: ``[A, N]``."""
+    u0 = jax.lax.dynamic_slice_in_dim(net0.U, x * n_actions, n_actions, axis=0)
+    return u0 + (d.V[x][None, :] + d.A)
+
+
+def _logits(net0: PairNet, d: Displacement, x, beta, act: Activation) -> Array:
+    """Actor logits ``f(x, .) [A]`` (or critic outputs on the pairs of ``x``)."""
+    s, _ = act.fn(_state_rows(net0, d, x, d.A.shape[0]))
+    return scale(net0.c.shape[0], beta, net0.c.dtype) * (s @ (net0.c + d.c))
 
 
 def transition_update(
@@ -168,8 +225,8 @@ def transition_update(
     """One actor-critic update from the transition ``(x, a) -> (x1, a1)`` at step ``k``.
 
     Arguments:
-        nets0, delta: initial networks and displacements, as `PairNet`.
-        G: the Gram matrix ``Z Z^T [P, P]`` of the features.
+        nets0: initial networks, as `PairNet`; delta: displacements, as `Displacement`.
+        G: the Gram matrix of the state embeddings ``G_s = E E^T [m, m]`` (`state_gram`).
         mdp, h: the `MDP` and `Hyper`; k: the step; x, a, x1, a1: the transition.
 
     Returns:
@@ -183,57 +240,90 @@ def transition_update(
     dt = q0.c.dtype
     s_n = scale(n, h.beta, dt)  # N^{-beta}
     lr = jnp.power(jnp.asarray(n, dt), 2.0 * h.beta - 2.0)  # N^{2 beta - 2}
+    gx = G[:, x][:, None]  # [m, 1]: how Delta w ∝ z(x, .) moves the state block
     # critic at (x, a) and (x1, a1)
-    p, p1 = x * A + a, x1 * A + a1
     c = q0.c + dq.c
-    s, ds = act.fn(_rows(q0, dq, p)[0])
-    s1, _ = act.fn(_rows(q0, dq, p1)[0])
+    s, ds = act.fn(_pair_row(q0, dq, x, a, A))
+    s1, _ = act.fn(_pair_row(q0, dq, x1, a1, A))
     Q, Q1 = s_n * jnp.dot(c, s), s_n * jnp.dot(c, s1)
     td = mdp.r[x, a] + mdp.gamma * Q1 - Q
     gq = lr * h.alpha * td * s_n
-    # Delta c = gq sigma(U_p);  Delta w^i = gq c^i sigma'(U_p^i) z_p  =>  Delta U[:, i] = G[:, p] (...)
-    d_critic = PairNet(dq.c + gq * s, dq.U + G[:, p][:, None] * (gq * c * ds)[None, :])
+    # Delta c = gq sigma(U_p);  Delta w^i = gq c^i sigma'(U_p^i) z(x, a)
+    v = gq * c * ds
+    ea = jax.nn.one_hot(a, A, dtype=dt)[:, None]  # [A, 1]
+    d_critic = Displacement(dq.c + gq * s, dq.V + gx * v[None, :], dq.A + ea * v[None, :])
     # actor: grad log pi(a | x) = grad f(x, a) - sum_b pi(b | x) grad f(x, b)
     chat = f0.c + df.c
-    sh, dsh = act.fn(_rows(f0, df, x * A, A))  # [A, N]
+    sh, dsh = act.fn(_state_rows(f0, df, x, A))  # [A, N]
     pi = jax.nn.softmax(s_n * (sh @ chat))
     coef = jax.nn.one_hot(a, A, dtype=dt) - pi  # [A]
     gf = lr * actor_rate(jnp.asarray(k, dt) / n, h) * Q * s_n  # t_k = k / N (k cast first: int32 / int is float32)
-    Gx = jax.lax.dynamic_slice_in_dim(G, x * A, A, axis=1)  # [P, A]
-    d_actor = PairNet(df.c + gf * (coef @ sh), df.U + Gx @ ((gf * coef)[:, None] * dsh * chat[None, :]))
+    u = (gf * coef)[:, None] * dsh * chat[None, :]  # [A, N]: Delta what^i = sum_b u_b^i z(x, b)
+    d_actor = Displacement(df.c + gf * (coef @ sh), df.V + gx * jnp.sum(u, axis=0)[None, :], df.A + u)
     return ACNets(d_critic, d_actor), td
+
+
+class Noise(NamedTuple):
+    """The random numbers of one step, drawn ahead (they do not depend on the networks)."""
+
+    gx: Array  # [m] Gumbel noise of X'_{k+1}
+    ga: Array  # [A] Gumbel noise of A'_{k+1}
+    restart: Array  # [] bool (discounted sampling)
+    xr: Array  # [] int32 restart state
+    gar: Array  # [A] Gumbel noise of the restart action
+
+
+def draw_noise(key: Array, ks: Array, mdp: MDP, dtype, sampling: str) -> Noise:
+    """The random numbers of steps ``ks [K]``: step ``k`` uses ``jax.random.fold_in(key, k)``.
+
+    ``jax.random.categorical(key, logits)`` is ``argmax(gumbel(key, logits.shape) + logits)``,
+    so drawing the Gumbel noise ahead (vectorised over the steps) and adding the logits inside
+    the step gives the same samples."""
+    m, A = mdp.n_states, mdp.n_actions
+
+    def one(k):
+        kx, ka, kr, kn, kan = jax.random.split(jax.random.fold_in(key, k), 5)
+        gx = jax.random.gumbel(kx, (m,), mdp.P.dtype)
+        ga = jax.random.gumbel(ka, (A,), dtype)
+        if sampling != "discounted":
+            return Noise(gx, ga, jnp.zeros((), bool), jnp.zeros((), jnp.int32), jnp.zeros((A,), dtype))
+        restart = jax.random.bernoulli(kr, 1.0 - mdp.gamma)
+        xr = jax.random.categorical(kn, jnp.log(mdp.nu)).astype(jnp.int32)
+        return Noise(gx, ga, restart, xr, jax.random.gumbel(kan, (A,), dtype))
+
+    return jax.vmap(one)(ks)
+
+
+def _step(nets0, G, logP, mdp, h, state: ACState, z: Noise, act: Activation, sampling: str):
+    f0, df = nets0.actor, state.delta.actor
+    x1 = jnp.argmax(logP[state.x, state.a] + z.gx).astype(jnp.int32)
+    a1 = jnp.argmax(z.ga + _logits(f0, df, x1, h.beta, act)).astype(jnp.int32)
+    if sampling == "discounted":
+        ar = jnp.argmax(z.gar + _logits(f0, df, z.xr, h.beta, act)).astype(jnp.int32)
+        x_next, a_next = jnp.where(z.restart, z.xr, x1), jnp.where(z.restart, ar, a1)
+    else:
+        x_next, a_next = x1, a1
+    delta, _ = transition_update(nets0, state.delta, G, mdp, h, state.step, state.x, state.a, x1, a1, act)
+    new = ACState(delta, x_next, a_next, state.step + 1)
+    return new, Transition(state.x, state.a, x1, a1, x_next, a_next)
 
 
 def sample_step(
     nets0: ACNets, G: Array, mdp: MDP, h: Hyper, key: Array, state: ACState, act: Activation, sampling: str
 ) -> tuple[ACState, Transition]:
-    """Sample step ``k``'s transition with the current policy, then apply `transition_update`."""
-    A = mdp.n_actions
-    k = state.step
-    kx, ka, kr, kn, kan = jax.random.split(jax.random.fold_in(key, k), 5)
-    f0, df = nets0.actor, state.delta.actor
-    x1 = jax.random.categorical(kx, jnp.log(mdp.P[state.x, state.a])).astype(jnp.int32)
-    a1 = jax.random.categorical(ka, _out_rows(f0, df, x1 * A, A, h.beta, act)).astype(jnp.int32)
-    if sampling == "discounted":
-        restart = jax.random.bernoulli(kr, 1.0 - mdp.gamma)
-        xr = jax.random.categorical(kn, jnp.log(mdp.nu)).astype(jnp.int32)
-        ar = jax.random.categorical(kan, _out_rows(f0, df, xr * A, A, h.beta, act)).astype(jnp.int32)
-        x_next, a_next = jnp.where(restart, xr, x1), jnp.where(restart, ar, a1)
-    else:
-        x_next, a_next = x1, a1
-    delta, _ = transition_update(nets0, state.delta, G, mdp, h, k, state.x, state.a, x1, a1, act)
-    new = ACState(delta, x_next, a_next, k + 1)
-    return new, Transition(state.x, state.a, x1, a1, x_next, a_next)
+    """Sample step ``k``'s transition with the current policy, then apply `transition_update`
+    (``G``: `state_gram`)."""
+    z = jax.tree.map(lambda v: v[0], draw_noise(key, state.step[None], mdp, nets0.critic.c.dtype, sampling))
+    return _step(nets0, G, jnp.log(mdp.P), mdp, h, state, z, act, sampling)
 
 
 def init_state(key: Array, nets0: ACNets, mdp: MDP, *, beta, activation: str = "tanh") -> ACState:
     """Zero displacement, ``X_0 ~ nu``, ``A_0 ~ pi_0(. | X_0)``, ``k = 0``; ``nets0`` as `PairNet`."""
     act = get_activation(activation, allow_relu=True)
     kx, ka = jax.random.split(key)
-    delta = jax.tree.map(jnp.zeros_like, nets0)
+    delta = zero_displacement(nets0, mdp)
     x = jax.random.categorical(kx, jnp.log(mdp.nu)).astype(jnp.int32)
-    logits = _out_rows(nets0.actor, delta.actor, x * mdp.n_actions, mdp.n_actions, beta, act)
-    a = jax.random.categorical(ka, logits).astype(jnp.int32)
+    a = jax.random.categorical(ka, _logits(nets0.actor, delta.actor, x, beta, act)).astype(jnp.int32)
     return ACState(delta, x, a, jnp.zeros((), jnp.int32))
 
 
@@ -241,16 +331,20 @@ def init_state(key: Array, nets0: ACNets, mdp: MDP, *, beta, activation: str = "
 def run_steps(nets0, state, key, mdp, h, *, n_steps: int, act: Activation, sampling: str, record: bool = False):
     """``n_steps`` online steps as one ``lax.scan`` (``nets0`` as `PairNet`).
 
-    Returns ``(state, Transition [n_steps] or None)``.
+    The random numbers of all ``n_steps`` steps are drawn first, vectorised (`draw_noise`); the
+    scan then carries only the networks' displacements. Returns ``(state, Transition [n_steps] or
+    None)``.
     """
-    Z = features(mdp).astype(nets0.critic.c.dtype)
-    G = Z @ Z.T
+    dt = nets0.critic.c.dtype
+    G = state_gram(mdp, dt)
+    logP = jnp.log(mdp.P)
+    noise = draw_noise(key, state.step + jnp.arange(n_steps, dtype=jnp.int32), mdp, dt, sampling)
 
-    def body(st, _):
-        st, tr = sample_step(nets0, G, mdp, h, key, st, act, sampling)
+    def body(st, z):
+        st, tr = _step(nets0, G, logP, mdp, h, st, z, act, sampling)
         return st, (tr if record else None)
 
-    return jax.lax.scan(body, state, None, length=n_steps)
+    return jax.lax.scan(body, state, noise)
 
 
 def outputs_on_pairs(nets: ACNets, *, beta, act: Activation) -> tuple[Array, Array]:

@@ -46,12 +46,19 @@ Activations (``ELMAN_ACTIVATIONS``): ``"erf"`` is the plain error function ``erf
 `jax.scipy.special.erf` and neural-tangents' ``stax.Erf()``), ``"erf_unit"`` is
 ``erf(sqrt(pi) z / 2)`` (slope one at zero, like ``tanh``), ``"tanh"``, ``"relu"``.
 
-The empirical NTK is computed from reverse-mode derivatives of the unrolled network: for each
-sequence one `jax.vjp` gives ``grad_U f``, ``grad_b f``, ``grad_v f`` and the derivatives
-``Delta^t = df/dh^t`` at every step; the recurrent matrix, used at every step, has
-``grad_W f = a_n sum_t s^t (Delta^{t+1})^T`` (chain rule through the linear map), so its part of
-the kernel is ``a_n^2 sum_{t,t'} <s^t, s'^{t'}> <Delta^{t+1}, Delta'^{t'+1}>`` and the ``n x n``
-gradient is never formed. Memory is ``O(B T n + B^2 T^2)``; time ``O(B T n^2 + B^2 T^2 n)``.
+The empirical NTK is computed in closed form from one forward and one backward pass over the
+batch: the forward pass stores the states ``s^t`` and ``phi'(h^t)``, the backward pass the
+derivatives ``Delta^t = df/dh^t = phi'(h^t) (a_n v g_t + a_n W Delta^{t+1})`` (``g_t = [t = T]``
+for ``pool="last"``, ``1/T`` for ``"mean"``), each step one ``[B, n] x [n, n]`` product (the
+pools of `elman_empirical_ntks` share them, ``[2 B, n]`` rows). Every block of the kernel is then
+a sum over time pairs of Gram matrices: ``grad_U f = sum_t x^t (Delta^t)^T / sqrt(d)`` gives
+``(1/d) sum_{t,t'} <x^t, x'^{t'}> <Delta^t, Delta'^{t'}>``, ``grad_b f = sum_t Delta^t`` gives
+``sum_{t,t'} <Delta^t, Delta'^{t'}>``, ``grad_v f = a_n`` (pooled states), and the recurrent
+matrix, used at every step, has ``grad_W f = a_n sum_t s^t (Delta^{t+1})^T`` (chain rule through
+the linear map), so its part is ``a_n^2 sum_{t,t'} <s^t, s'^{t'}> <Delta^{t+1}, Delta'^{t'+1}>``;
+the ``n x n`` gradient is never formed. Memory is ``O(B T n + B^2 T^2)``; time
+``O(B T n^2 + B^2 T^2 n)``, at large ``n`` the ``2 (T - 1)`` passes over ``W`` (memory-bound on a
+CPU: ``W`` is 512 MiB at ``n = 8192`` in float64), as for any exact method.
 """
 
 from __future__ import annotations
@@ -297,43 +304,80 @@ def elman_apply(params: ElmanParams, xs, *, pool: str = "last", activation: str 
 # --------------------------------------------------------------------------- empirical NTK
 
 
-def _sequence_derivatives(params: ElmanParams, x, pool, phi):
-    """For one sequence: ``(grad_U f, grad_b f, grad_v f, S [T, n], Delta [T, n])``."""
+def _forward(W, U, b, xs, a, phi):
+    """States ``S [T, B, n]`` and derivatives ``phi'(h) [T, B, n]`` of a batch ``xs [B, T, d]``
+    (time-major: each step is one ``[B, n] x [n, n]`` product)."""
+    inp = jnp.einsum("btd,dn->tbn", xs, U) / jnp.sqrt(jnp.asarray(xs.shape[2], xs.dtype)) + b[None, None, :]
+
+    def body(s, u):
+        s, ds = phi(a * (s @ W) + u)
+        return s, (s, ds)
+
+    s1, ds1 = phi(inp[0])  # s^0 = 0: the first step has no recurrent product
+    _, (S, dS) = jax.lax.scan(body, s1, inp[1:])
+    return jnp.concatenate([s1[None], S]), jnp.concatenate([ds1[None], dS])
+
+
+def _backward(W, v, dS, a, pools):
+    """``Delta^t = df/dh^t [T, len(pools) B, n]`` for each pool's readout, from the last step back:
+    ``Delta^t = phi'(h^t) (a v g_t + a W Delta^{t+1})`` with ``g_t = [t = T]`` (``"last"``) or
+    ``1 / T`` (``"mean"``); all pools share each ``[.., n] x [n, n]`` product."""
+    T = dS.shape[0]
+    dS2 = jnp.concatenate([dS] * len(pools), axis=1)  # [T, P B, n]
+    B = dS.shape[1]
+    last = (jnp.arange(T) == T - 1).astype(dS.dtype)
+    g = jnp.stack([jnp.full((T,), 1.0 / T, dS.dtype) if p == "mean" else last for p in pools], axis=1)  # [T, P]
+    g = jnp.repeat(g, B, axis=1)  # [T, P B]
+
+    def body(d_next, step):
+        ds, gt = step
+        d = ds * (a * gt[:, None] * v[None, :] + a * (d_next @ W.T))
+        return d, d
+
+    dT = dS2[-1] * (a * g[-1][:, None] * v[None, :])  # the last step has no successor
+    _, D = jax.lax.scan(body, dT, (dS2[:-1], g[:-1]), reverse=True)
+    return jnp.concatenate([D, dT[None]])
+
+
+@partial(jax.jit, static_argnames=("pools", "activation"))
+def _empirical_ntks(params, xs, pools, activation):
+    """``[len(pools), B, B]``: the empirical NTK for each pool from one forward pass and one
+    backward pass shared by the pools (module docstring)."""
+    phi = ELMAN_ACTIVATIONS[activation]
+    B, T, d = xs.shape
     n = params.b.shape[0]
     a = width_scale(params.param, n)
-    eps = jnp.zeros((x.shape[0], n), x.dtype)
-
-    def f(U, b, v, eps):
-        S = _states(params.W, U, b, x, eps, a, phi)
-        return _readout(S, v, a, pool), S
-
-    _, vjp, S = jax.vjp(f, params.U, params.b, params.v, eps, has_aux=True)
-    gU, gb, gv, delta = vjp(jnp.ones((), x.dtype))
-    return gU, gb, gv, S, delta
+    cw, cu, cb, cv = params.variances if params.param == "ntk" else (1.0, 1.0, 1.0, 1.0)
+    S, dS = _forward(params.W, params.U, params.b, xs, a, phi)  # [T, B, n]
+    D = _backward(params.W, params.v, dS, a, pools)  # [T, P B, n]
+    Xg = jnp.einsum("ptd,qsd->ptqs", xs, xs) / d  # [B, T, B, T]: x^t . x'^s / d
+    Sm = jnp.moveaxis(S, 0, 1)  # [B, T, n]
+    Gs = jnp.einsum("pti,qsi->ptqs", Sm[:, :-1], Sm[:, :-1])  # s^t . s'^s, t, s < T
+    out = []
+    for i, pool in enumerate(pools):
+        Dp = jnp.moveaxis(D[:, i * B : (i + 1) * B], 0, 1)  # [B, T, n]
+        Gd = jnp.einsum("pti,qsi->ptqs", Dp, Dp)  # Delta^t . Delta'^s
+        pooled = Sm[:, -1] if pool == "last" else jnp.mean(Sm, axis=1)  # [B, n]
+        K = cu * jnp.einsum("ptqs,ptqs->pq", Xg, Gd)  # grad_U f = sum_t x^t (Delta^t)^T / sqrt(d)
+        K = K + cb * jnp.einsum("ptqs->pq", Gd)  # grad_b f = sum_t Delta^t
+        K = K + (cv * a * a) * (pooled @ pooled.T)  # grad_v f = a pooled
+        # grad_W f = a sum_{t=1}^{T-1} s^t (Delta^{t+1})^T  (the W^T s^0 term of step 1 is zero)
+        out.append(K + (cw * a * a) * jnp.einsum("ptqs,ptqs->pq", Gs, Gd[:, 1:, :, 1:]))
+    return jnp.stack(out)
 
 
 @partial(jax.jit, static_argnames=("pool", "activation"))
 def _empirical_ntk(params, xs, pool, activation):
-    phi = ELMAN_ACTIVATIONS[activation]
-    B = xs.shape[0]
-    n = params.b.shape[0]
-    a = width_scale(params.param, n)
-    gU, gb, gv, S, D = jax.vmap(lambda x: _sequence_derivatives(params, x, pool, phi))(xs)
-    # the weight of each block: its variance for param="ntk" (trained standard normals), else 1
-    cw, cu, cb, cv = params.variances if params.param == "ntk" else (1.0, 1.0, 1.0, 1.0)
-    K = cu * (gU.reshape(B, -1) @ gU.reshape(B, -1).T) + cb * (gb @ gb.T) + cv * (gv @ gv.T)
-    # grad_W f = a sum_{t=1}^{T-1} s^t (Delta^{t+1})^T  (the W^T s^0 term of step 1 is zero)
-    Gs = jnp.einsum("pti,qsi->ptqs", S[:, :-1], S[:, :-1])
-    Gd = jnp.einsum("pti,qsi->ptqs", D[:, 1:], D[:, 1:])
-    return K + (cw * a * a) * jnp.einsum("ptqs,ptqs->pq", Gs, Gd)
+    return _empirical_ntks(params, xs, (pool,), activation)[0]
 
 
 def elman_empirical_ntk(params: ElmanParams, xs, *, pool: str = "last", activation: str = "erf") -> Array:
     """The empirical NTK ``K_n(x_p, x_q) = sum over the trained variables of grad f(x_p) . grad f(x_q)``.
 
-    Exact derivatives of the unrolled network (reverse mode, vmapped over the batch); the
-    recurrent matrix's part is contracted from the per-step derivatives without forming its
-    ``n x n`` gradient (module docstring). The trained variables follow ``params.param``: for
+    Exact derivatives of the unrolled network from one forward and one backward pass over the
+    batch, every block a sum of Gram matrices of the per-step states and derivatives (the
+    recurrent matrix's ``n x n`` gradient is never formed; module docstring). For both pools,
+    `elman_empirical_ntks` shares the passes. The trained variables follow ``params.param``: for
     ``"ntk"`` the standard normals ``omega`` (each block of ``W, U, b, v`` scaled by its variance
     ``params.variances``), for ``"ntk_as_drawn"`` and ``"mean_field"`` the weights as drawn. For
     ``"ntk"`` and ``"ntk_as_drawn"`` this converges to `elman_limit_ntk` with the same ``param`` as
@@ -359,3 +403,19 @@ def elman_empirical_ntk(params: ElmanParams, xs, *, pool: str = "last", activati
     check_choice(pool, "pool", POOLS)
     get_elman_activation(activation)
     return _empirical_ntk(params, xs, pool, activation)
+
+
+def elman_empirical_ntks(params: ElmanParams, xs, *, pools: tuple[str, ...] = POOLS, activation: str = "erf") -> Array:
+    """`elman_empirical_ntk` for several pools at once: ``[len(pools), B, B]``.
+
+    The pools share the forward pass and every ``[., n] x [n, n]`` product of the backward pass
+    (the cost of the kernel at large width), so two pools cost about 1.5 times one.
+    """
+    _, d = check_elman_params(params)
+    xs = check_sequences(xs, d).astype(params.W.dtype)
+    pools = tuple(pools) if isinstance(pools, (list, tuple)) else (pools,)
+    require(len(pools) >= 1, "pools", pools, "a non-empty sequence of " + ", ".join(f'"{p}"' for p in POOLS))
+    for pool in pools:
+        check_choice(pool, "pool", POOLS)
+    get_elman_activation(activation)
+    return _empirical_ntks(params, xs, pools, activation)
