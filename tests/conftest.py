@@ -1,4 +1,5 @@
-"""Test configuration: float64 references, strict promotion, and no writes outside tmp dirs."""
+"""Test configuration: float64 references, strict promotion, no writes outside tmp dirs, and one
+persistent compilation cache for the session (the test process and the ``rnnntk`` subprocesses)."""
 
 import os
 import tempfile
@@ -22,6 +23,28 @@ os.environ["WANDB_CONFIG_DIR"] = os.path.join(_TMP, "wandb-config")
 os.environ["WANDB_DATA_DIR"] = os.path.join(_TMP, "wandb-data")
 os.environ["MPLCONFIGDIR"] = os.path.join(_TMP, "mpl")
 os.environ["MPLBACKEND"] = "Agg"
+
+# One persistent compilation cache for the session, in the session's temporary directory (set
+# RNNNTK_TEST_COMPILE_CACHE to a directory of your own to keep it between sessions). Runs the tests
+# start in this process and in subprocesses (`subprocess_env.COMPILE_CACHE`, passed as
+# compile_cache=...) share their compiled programs instead of compiling the same shapes again;
+# the run's own compile_cache (out_root/.jax_cache, in the working directory) is not written.
+COMPILE_CACHE = os.environ.setdefault("RNNNTK_TEST_COMPILE_CACHE", os.path.join(_TMP, "jax-cache"))
+os.makedirs(COMPILE_CACHE, exist_ok=True)
+jax.config.update("jax_compilation_cache_dir", COMPILE_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_compile_cache():
+    """``rnnntk.cli.run`` would point the cache at ``compile_cache`` (default ``outputs/.jax_cache``
+    under the working directory): keep the session's."""
+    import rnnntk.cli
+
+    real = rnnntk.cli._compile_cache
+    rnnntk.cli._compile_cache = lambda cfg: None
+    yield
+    rnnntk.cli._compile_cache = real
 
 
 @pytest.fixture

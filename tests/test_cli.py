@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from subprocess_env import offline_env
+from subprocess_env import COMPILE_CACHE, offline_env
 
 from rnnntk import ConfigError
 from rnnntk.cli import compose, run
@@ -19,7 +19,7 @@ QUIET = ["logger=none", "progress=false"]
 
 
 def _cli(tmp_path, *args, timeout=600):
-    cmd = [sys.executable, "-m", "rnnntk.cli", *args]
+    cmd = [sys.executable, "-m", "rnnntk.cli", *args, f"compile_cache={COMPILE_CACHE}"]
     out = subprocess.run(cmd, cwd=tmp_path, env=offline_env(tmp_path), capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
@@ -214,6 +214,7 @@ def test_logger_none_does_not_import_wandb(tmp_path):
         "import sys\n"
         "from rnnntk.cli import compose, run\n"
         "args = ['experiment=memory', 'scale=tiny', 'logger=none', 'progress=false']\n"
+        f"args.append({f'compile_cache={COMPILE_CACHE}'!r})\n"
         f"run(compose(args, out_dir={str(tmp_path)!r}))\n"
         "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
     )
