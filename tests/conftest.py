@@ -32,7 +32,9 @@ os.environ["MPLBACKEND"] = "Agg"
 COMPILE_CACHE = os.environ.setdefault("RNNNTK_TEST_COMPILE_CACHE", os.path.join(_TMP, "jax-cache"))
 os.makedirs(COMPILE_CACHE, exist_ok=True)
 jax.config.update("jax_compilation_cache_dir", COMPILE_CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+# every program that takes 0.1 s or more to compile (the experiments' programs take seconds; a
+# worker of `make test -n 2` loads what the other one compiled)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -57,9 +57,9 @@ class PayloadLogger:
 
 @pytest.mark.parametrize("name", list_experiments())
 def test_every_experiment_composes_and_runs_tiny(tmp_path, name, monkeypatch):
+    # (that the other scales compose, with their presets, is test_presets.py's
+    # test_every_experiment_has_its_three_presets_and_no_scales_block)
     cfg = compose([f"experiment={name}", "scale=tiny", *QUIET], out_dir=str(tmp_path))
-    for scale in ("quick", "paper"):  # the other scales compose too
-        compose([f"experiment={name}", f"scale={scale}"])
     payloads = PayloadLogger()
     monkeypatch.setattr("rnnntk.loggers.make_loggers", lambda cfg, out_dir, info=None: [payloads])
     results = run(cfg)
