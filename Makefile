@@ -25,8 +25,11 @@ $(VENV)/.installed: pyproject.toml $(wildcard $(LOCK))
 run: $(VENV)/.installed
 	WANDB_MODE=offline $(VENV)/bin/rnnntk experiment=convergence scale=quick
 
+# The suite on every core (pytest-xdist), one test file per worker at a time so that a module's
+# shared fixtures are built once; TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check rnnntk experiments tests scripts

@@ -1,4 +1,5 @@
-"""Test configuration: float64 references, strict promotion, and no writes outside tmp dirs."""
+"""Test configuration: float64 references, strict promotion, no writes outside tmp dirs, and one
+persistent compilation cache (the test processes and their ``rnnntk`` subprocesses)."""
 
 import os
 import tempfile
@@ -22,6 +23,33 @@ os.environ["WANDB_CONFIG_DIR"] = os.path.join(_TMP, "wandb-config")
 os.environ["WANDB_DATA_DIR"] = os.path.join(_TMP, "wandb-data")
 os.environ["MPLCONFIGDIR"] = os.path.join(_TMP, "mpl")
 os.environ["MPLBACKEND"] = "Agg"
+
+# One persistent compilation cache in the system's temporary directory, kept between sessions:
+# the test process, the workers of `make test` and the `rnnntk` subprocesses the tests start
+# (`subprocess_env.COMPILE_CACHE`, passed as compile_cache=...) load a program another one compiled
+# instead of compiling the same shapes again (most of the suite's time is compilation). Entries are
+# keyed by the program, the JAX version and the compile options, so a changed program never reuses a
+# stale one. RNNNTK_TEST_COMPILE_CACHE=<dir> puts it elsewhere (an empty directory: a cold run). The
+# run's own compile_cache (out_root/.jax_cache, under the working directory) is not written.
+_DEFAULT_CACHE = os.path.join(tempfile.gettempdir(), f"rnnntk-tests-jax-cache-{os.getuid()}")
+COMPILE_CACHE = os.environ.setdefault("RNNNTK_TEST_COMPILE_CACHE", _DEFAULT_CACHE)
+os.makedirs(COMPILE_CACHE, exist_ok=True)
+jax.config.update("jax_compilation_cache_dir", COMPILE_CACHE)
+# every program that takes 0.1 s or more to compile (the experiments' programs take seconds; a
+# worker of `make test -n 2` loads what the other one compiled)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_compile_cache():
+    """``rnnntk.cli.run`` would point the cache at ``compile_cache`` (default ``outputs/.jax_cache``
+    under the working directory): keep the tests' cache."""
+    import rnnntk.cli
+
+    real = rnnntk.cli._compile_cache
+    rnnntk.cli._compile_cache = lambda cfg: None
+    yield
+    rnnntk.cli._compile_cache = real
 
 
 @pytest.fixture

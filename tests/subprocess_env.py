@@ -2,6 +2,10 @@
 
 import os
 
+#: the session's persistent compilation cache (set by conftest): pass ``compile_cache=`` this to a
+#: subprocess run so that it reuses the programs the session compiled
+COMPILE_CACHE = os.environ.get("RNNNTK_TEST_COMPILE_CACHE")
+
 
 def offline_env(tmp, **extra) -> dict[str, str]:
     """``os.environ`` with W&B offline and its directories and matplotlib's under ``tmp``."""

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from subprocess_env import offline_env
+from subprocess_env import COMPILE_CACHE, offline_env
 
 from rnnntk import ConfigError, RunError
 from rnnntk.diagonal import join_studies, spec_from_config
@@ -34,6 +34,7 @@ def split_sweep(tmp_path_factory):
             *QUIET,
             "sweep.widths=[8],[16]",
             f"hydra.sweep.dir={sweep}",
+            f"compile_cache={COMPILE_CACHE}",
         ],
         cwd=tmp,
         env=offline_env(tmp),

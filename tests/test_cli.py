@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from subprocess_env import offline_env
+from subprocess_env import COMPILE_CACHE, offline_env
 
 from rnnntk import ConfigError
 from rnnntk.run import compose, list_experiments, run
@@ -18,7 +18,7 @@ QUIET = ["logger=none", "progress=false"]
 
 
 def _cli(tmp_path, *args, timeout=600):
-    cmd = [sys.executable, "-m", "rnnntk.run.cli", *args]
+    cmd = [sys.executable, "-m", "rnnntk.run.cli", *args, f"compile_cache={COMPILE_CACHE}"]
     out = subprocess.run(cmd, cwd=tmp_path, env=offline_env(tmp_path), capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
@@ -56,9 +56,9 @@ class PayloadLogger:
 
 @pytest.mark.parametrize("name", list_experiments())
 def test_every_experiment_composes_and_runs_tiny(tmp_path, name, monkeypatch):
+    # (that the other scales compose, with their presets, is test_presets.py's
+    # test_every_experiment_has_its_three_presets_and_no_scales_block)
     cfg = compose([f"experiment={name}", "scale=tiny", *QUIET], out_dir=str(tmp_path))
-    for scale in ("quick", "paper"):  # the other scales compose too
-        compose([f"experiment={name}", f"scale={scale}"])
     payloads = PayloadLogger()
     monkeypatch.setattr("rnnntk.run.loggers.make_loggers", lambda cfg, out_dir, info=None: [payloads])
     results = run(cfg)
@@ -213,6 +213,7 @@ def test_logger_none_does_not_import_wandb(tmp_path):
         "import sys\n"
         "from rnnntk.run.cli import compose, run\n"
         "args = ['experiment=memory', 'scale=tiny', 'logger=none', 'progress=false']\n"
+        f"args.append({f'compile_cache={COMPILE_CACHE}'!r})\n"
         f"run(compose(args, out_dir={str(tmp_path)!r}))\n"
         "assert 'wandb' not in sys.modules, 'wandb was imported'\n"
     )

@@ -2,6 +2,7 @@
 floor estimated from them, never the zero of identical bags); loss bins never stand in a zero for
 a bin without steps, and their count adapts to the steps of the narrowest width."""
 
+import functools
 import itertools
 
 import jax
@@ -45,9 +46,13 @@ def test_npz_too_short_for_disjoint_segments(tmp_path):
         run(compose(args, out_dir=str(tmp_path / "run")))
 
 
+@functools.cache
+def _loss_curves_cfg():
+    return compose(["experiment=loss_curves", "scale=tiny"])  # read only: composed once
+
+
 def _spec(widths, T, bins=40):
-    cfg = compose(["experiment=loss_curves", "scale=tiny"])
-    return spec_from_config(cfg, widths=widths, T=T, loss_bins=bins)
+    return spec_from_config(_loss_curves_cfg(), widths=widths, T=T, loss_bins=bins)
 
 
 def test_loss_bins_adapt_to_each_width():

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+from subprocess_env import COMPILE_CACHE
 
 CODE = """
 import json, os, sys
@@ -13,25 +14,32 @@ import jax
 from rnnntk.run.cli import compose, run
 from rnnntk.diagonal import ensemble
 r = run(compose(["experiment=convergence", "scale=tiny", "logger=none", "progress=false", "sweep.seeds=3",
-                 "precision=float64", "training.chunks=2"], out_dir=sys.argv[1]))
+                 "precision=float64", "training.chunks=2", f"compile_cache={sys.argv[2]}"], out_dir=sys.argv[1]))
 print(json.dumps({"devices": len(jax.devices()), "traces": ensemble.TRACES["chunk"],
                   "D": r["study"]["per_grad"]["rtrl"]["D"], "loss": r["study"]["per_grad"]["rtrl"]["loss"]}))
 """
 
 
-def _run(tmp_path, name, devices):
+def _start(tmp_path, name, devices):
     env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"))
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    out = subprocess.run(
-        [sys.executable, "-c", CODE, str(tmp_path / name)], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    cmd = [sys.executable, "-c", CODE, str(tmp_path / name), str(COMPILE_CACHE or tmp_path / "jax-cache")]
+    out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"  # files: no pipe to fill while the other runs
+    with open(out, "w") as o, open(err, "w") as e:
+        return subprocess.Popen(cmd, env=env, stdout=o, stderr=e), out, err
+
+
+def _result(started):
+    proc, out, err = started
+    proc.wait(timeout=600)
+    assert proc.returncode == 0, open(err).read()[-3000:]
+    return json.loads(open(out).read().strip().splitlines()[-1])
 
 
 def test_sharded_ensemble_equals_one_device(tmp_path):
-    one = _run(tmp_path, "one", 1)
-    four = _run(tmp_path, "four", 4)
+    # the two processes are independent: run them side by side
+    procs = _start(tmp_path, "one", 1), _start(tmp_path, "four", 4)
+    one, four = (_result(p) for p in procs)
     assert one["devices"] == 1 and four["devices"] == 4
     # 3 seeds on 4 devices: padded to 4 and the padding dropped; float64 results agree to
     # roundoff (the per-seed programs are the same computation on a different batch layout)

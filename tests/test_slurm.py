@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from subprocess_env import COMPILE_CACHE
 
 from rnnntk.run import explain_sbatch_error, sbatch_test_args
 
@@ -62,7 +63,8 @@ def test_split_sweep_through_slurm_joins_to_one_run(tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [*RNNNTK, "-m", "experiment=convergence", "scale=tiny", "sweep.widths=[8],[16]", "launcher=slurm",
            "logger=none", "progress=false", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
-           "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}", f"out_root={tmp_path / 'out'}"]
+           "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}", f"out_root={tmp_path / 'out'}",
+           f"compile_cache={COMPILE_CACHE}"]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]
     results = sorted(sweep.glob("sweep.widths=*/results.json"))

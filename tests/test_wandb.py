@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from subprocess_env import offline_env
+from subprocess_env import COMPILE_CACHE, offline_env
 
 from rnnntk import RunError
 from rnnntk.run import compose, run
@@ -54,6 +54,7 @@ def test_sweep_runs_share_a_group_and_are_named_by_their_overrides(tmp_path):
             "logger.project=cmp",
             "logger.tags=[study]",
             f"hydra.sweep.dir={sweep}",
+            f"compile_cache={COMPILE_CACHE}",
         ],
         cwd=tmp_path,
         env=offline_env(tmp_path),
@@ -144,7 +145,7 @@ def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
     env.pop("WANDB_MODE", None)
     out = subprocess.run(
         [sys.executable, "-m", "rnnntk.run.cli", "experiment=memory", "scale=tiny", "logger.mode=online_strict",
-         f"hydra.run.dir={tmp_path}/run"],
+         f"hydra.run.dir={tmp_path}/run", f"compile_cache={COMPILE_CACHE}"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
