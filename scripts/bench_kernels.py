@@ -18,7 +18,7 @@ Sections:
   shapes (``B = 24`` sequences of ``T = 16`` steps, ``d = 1``, erf, float64) against the previous
   drawing and NTK, and the time of one float64 ``[B, n] x [n, n]`` matmul per step (``2 T``
   of them: forward and backward are the floor of any exact method).
-- ``limit``: `rnnntk.limit.limit_kernel` on an AR(1) path (quadrature, ``d = 1``) split into its
+- ``limit``: `rnnntk.diagonal.limit.limit_kernel` on an AR(1) path (quadrature, ``d = 1``) split into its
   parts: the features of the nodes and the products ``sum_u omega_u phi_u phi_u^T`` (one GEMM per
   chunk of nodes); the products' flop rate is compared with a plain float64 matmul of the same
   shapes timed in the same round.
@@ -47,7 +47,7 @@ from rnnntk import actor_critic as ac, elman  # noqa: E402
 from rnnntk.actor_critic import finite as F  # noqa: E402
 from rnnntk.actor_critic.mdp import features  # noqa: E402
 from rnnntk.actor_critic.nets import scale  # noqa: E402
-from rnnntk.network import get_activation  # noqa: E402
+from rnnntk.diagonal.network import get_activation  # noqa: E402
 
 
 def timed(fn) -> float:
@@ -262,9 +262,9 @@ def bench_elman(rounds: int, width: int) -> None:
 def bench_limit(rounds: int, P: int = 400, burn: int = 60, d: int = 1) -> None:
     """`limit_kernel` split into node features and products, products against a plain matmul;
     ``old``: the previous `limit_kernel` (chunks of 2048 nodes, the last one padded)."""
-    from rnnntk.limit import balanced_chunk, initial_law_nodes, limit_kernel
-    from rnnntk.network import C_SECOND_MOMENT, parse_grad, unit_features
-    from rnnntk.ntk import flat_psi, kernel_sum, weighted_phi
+    from rnnntk.diagonal.limit import balanced_chunk, initial_law_nodes, limit_kernel
+    from rnnntk.diagonal.network import C_SECOND_MOMENT, parse_grad, unit_features
+    from rnnntk.diagonal.ntk import flat_psi, kernel_sum, weighted_phi
 
     xs, _ = rnnntk.make_dataset(jax.random.key(0), P + burn, dim=d, dtype=jnp.float64)
     nodes = initial_law_nodes(xs, b0=0.5, s_w=1.0)

@@ -42,14 +42,14 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 @pytest.fixture(autouse=True, scope="session")
 def _session_compile_cache():
-    """``rnnntk.cli.run`` would point the cache at ``compile_cache`` (default ``outputs/.jax_cache``
+    """``rnnntk.run.cli.run`` would point the cache at ``compile_cache`` (default ``outputs/.jax_cache``
     under the working directory): keep the tests' cache."""
-    import rnnntk.cli
+    import rnnntk.run.cli
 
-    real = rnnntk.cli._compile_cache
-    rnnntk.cli._compile_cache = lambda cfg: None
+    real = rnnntk.run.cli._compile_cache
+    rnnntk.run.cli._compile_cache = lambda cfg: None
     yield
-    rnnntk.cli._compile_cache = real
+    rnnntk.run.cli._compile_cache = real
 
 
 @pytest.fixture

@@ -231,7 +231,7 @@ def test_nonsymmetric_eigen_path_and_expm_fallback_agree(path):
 def test_balanced_chunk_pads_least():
     """Fewest chunks of at most ``chunk`` nodes, sizes as equal as possible (the last chunk's
     zero-weight padding is the product's wasted work)."""
-    from rnnntk.limit import balanced_chunk
+    from rnnntk.diagonal.limit import balanced_chunk
 
     assert balanced_chunk(4103, 2048) == 1368  # 3 x 1368 = 4104 nodes of work, not 3 x 2048
     assert balanced_chunk(4096, 2048) == 2048
