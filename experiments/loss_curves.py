@@ -23,6 +23,10 @@ def mean_abs_gap(curve, bin_t, limit_t, limit_loss) -> float:
     return float(np.mean(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
 
 
+def validate(cfg) -> None:
+    spec_from_config(cfg)  # the study's own checks (the limit's law against the betas), before anything compiles
+
+
 def run(cfg, ctx) -> dict:
     return report(run_study(spec_from_config(cfg), ctx, tag="loss_curves"), ctx)
 

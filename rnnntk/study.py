@@ -669,8 +669,12 @@ def bin_centres(spec: StudySpec, n: int) -> np.ndarray:
 
 
 def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:
-    """Run (or resume) the study; report per-chunk metrics through ``ctx``."""
+    """Run (or resume) the study; report per-chunk metrics through ``ctx``. Prints its estimated
+    cost first (`rnnntk.cost.study_cost`)."""
+    from .cost import study_cost
+
     check_spec(spec)
+    print(f"{tag}: {study_cost(spec).describe()}", flush=True)
     x64 = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)  # the limit is float64
     try:
