@@ -2,9 +2,11 @@
 
 Three numbers, from the sizes alone (no array is built):
 
-- **unit-steps**: the training work, ``sum over estimators, widths N, seeds and grid points
+- **unit-steps**: the network work, ``sum over estimators, widths N, seeds and grid points
   (alpha, beta) of N x (steps run)``, the steps run being the frozen burn-in chunks and the training
-  chunks of `rnnntk.study.chunk_layout` (padding included). One unit-step is one hidden unit's
+  chunks of `rnnntk.study.chunk_layout` (padding included), plus the evaluations with frozen
+  parameters at ``t = 0`` and after every chunk (``Q + burn`` steps each; they dominate at small
+  widths, the training at large ones). One unit-step is one hidden unit's
   memory, sensitivity and parameter update: about ``10 (2 + d)`` flops for ``rtrl`` and ``tau``
   times more sensitivity work for ``tbptt:tau``.
 - **limit flops**: the limit's arithmetic per estimator. Law ``path``: the moment pass,
@@ -30,15 +32,16 @@ EIG_FLOPS = 10.0
 
 @dataclass(frozen=True)
 class StudyCost:
-    unit_steps: float  # sum over estimators, widths, seeds and grid points of N x steps run
+    unit_steps: float  # sum over estimators, widths, seeds and grid points of N x steps run (with evaluations)
     limit_flops: float  # the limit's arithmetic over all estimators
     peak_bytes: float  # the larger of the training ensemble and the limit's arrays
     features: int  # F of the limit (law "path") or of its node rule (law "histories")
 
     def describe(self) -> str:
         return (
-            f"estimated cost: {self.unit_steps:.3g} unit-steps of training, {self.limit_flops:.3g} limit flops "
-            f"(F = {self.features} features), peak memory {self.peak_bytes / 2**20:.0f} MiB"
+            f"estimated cost: {self.unit_steps:.3g} unit-steps (training and evaluation), "
+            f"{self.limit_flops:.3g} limit flops (F = {self.features} features), "
+            f"peak memory {self.peak_bytes / 2**20:.0f} MiB"
         )
 
 
@@ -85,7 +88,7 @@ def study_cost(spec) -> StudyCost:
             _, L, burn_chunks = chunk_layout(spec.T, n, spec.chunks, spec.train_burn)
             steps = L * (spec.chunks + burn_chunks)
             lmax = max(lmax, steps)
-            units += n * steps * S * G
+            units += n * (steps + (spec.chunks + 1) * (spec.n_eval + spec.limit_burn)) * S * G
             # parameters (w, b, c), memory S, sensitivities (Jw, Jb) and tbptt's truncation buffers
             per_unit = (2 * d + 4) + tau * (d + 1)
             train_bytes = max(train_bytes, S * G * n * per_unit * fbytes)

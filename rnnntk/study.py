@@ -566,8 +566,8 @@ def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tupl
         return stage_key(spec, "limit", grad=grad, part=part)
 
     if spec.law == "path":
-        stage = ctx.cached(
-            f"{tag}_limit_{g}_path",
+        stage = ctx.cached(  # named without the tag: the studies of one sweep share it
+            f"limit_{g}_path",
             lambda: path_limit_stage(spec, grad, keys["path"], xe),
             key=key("path"),
             share=True,

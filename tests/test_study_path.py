@@ -136,12 +136,13 @@ def test_medium_exists_for_convergence_and_beta_phase_only():
 
 def test_cost_estimate_by_hand():
     """Widths 10 and 20, T = 1, 2 chunks, burn 5, 3 seeds, 2 alphas x 1 beta, rtrl, d = 1, tanh:
-    N = 10 runs 5 burn + 10 steps, N = 20 runs 10 burn + 20 steps; F = 3 x 32 x 6 / 2 = 288."""
+    N = 10 runs 5 burn + 10 steps, N = 20 runs 10 burn + 20 steps, and each is evaluated 3 times on
+    Q + burn = 30 + 20 histories' steps; F = 3 x 32 x 6 / 2 = 288."""
     spec = spec_from_config(compose(["experiment=convergence", "scale=tiny", "training.alpha=[2.0,5.0]",
                                      "training.beta=0.75", "training.T=1.0", "training.burn=5"]))  # fmt: skip
     spec = dataclasses.replace(spec, widths=[10, 20], seeds=3, path_length=1000, batches=4)
     c = study_cost(spec)
-    assert c.unit_steps == (10 * 15 + 20 * 30) * 3 * 2 == 4500
+    assert c.unit_steps == (10 * (15 + 150) + 20 * (30 + 150)) * 3 * 2 == 31500
     F = 288
     assert c.features == F
     flops = (1000 + spec.limit_burn) * 2 * F**2 + 2 * (1 + 4) * 10 * F**3
@@ -149,4 +150,4 @@ def test_cost_estimate_by_hand():
     limit_bytes = 8 * F**2 * (4 + 4) + 8 * 4096 * F * 6
     train_bytes = 3 * 2 * 20 * 6 * 4 + 3 * 30 * 2 * 4
     assert c.peak_bytes == max(limit_bytes, train_bytes)
-    assert "4.5e+03 unit-steps" in c.describe()
+    assert "3.15e+04 unit-steps" in c.describe()
