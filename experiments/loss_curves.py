@@ -3,7 +3,7 @@ limit's training loss L(t) = E_pi (y - h_t)^2 / 2.
 
 The finite curves are the online losses (Y_k - yhat_k)^2 / 2 averaged over bins of t = k / N and
 over seeds (per width, no more bins than the width has steps, so that no bin is empty); they
-approach L(t) as N grows (up to the limit's discretisation of pi by P histories).
+approach L(t) as N grows (up to the limit's own error from its finite sample of pi).
 """
 
 from __future__ import annotations

@@ -7,8 +7,14 @@ chunk the network is evaluated with frozen parameters on the ``Q`` histories of 
 path and compared with the limit ``h_t`` there: ``D_N(t) = (E |yhat^N_t - h_t|^2)^{1/2}``. The
 online training loss is recorded in bins of training time, next to the limit's ``L(t)``.
 
-The limit replaces the stationary law ``pi`` by an empirical law of ``P`` histories, which leaves
-an error of order ``P^{-1/2}`` in ``h_t`` that no width removes (a floor under ``D_N``). Two modes:
+The limit's law ``pi`` is an empirical law, which leaves an error in ``h_t`` that no width removes
+(a floor under ``D_N``). ``law = "path"`` (``limit.law=path``, the configs' default): the long-path
+limit of `rnnntk.limit_path` on the ``path_length`` histories of one path, through ``F x F``
+moments accumulated in ``batches`` consecutive batches (one streaming pass per estimator serves
+every alpha, beta and time); ``h_t`` and ``L(t)`` from the pooled moments, the floor by the
+delete-one-batch jackknife. ``beta = 1/2`` is refused there (each member's initial outputs would be
+needed along the whole path). ``law = "histories"``: ``pi`` is an empirical law of ``P``
+histories, with an error of order ``P^{-1/2}``. Two modes:
 
 - ``bags = 1`` (the specification's numerics): ``pi`` is the empirical law of the ``P`` evaluation
   histories themselves (``Q = P``). With ``floor=True`` the same limit is also built on an
@@ -22,7 +28,7 @@ an error of order ``P^{-1/2}`` in ``h_t`` that no width removes (a floor under `
   each bag is not reduced.
 
 For ``beta = 1/2`` the limit is a random ODE: each member is compared with the solution started
-at its own initial outputs (spec section 3; ``bags = 1`` only).
+at its own initial outputs (spec section 3; ``law = "histories"``, ``bags = 1`` only).
 
 Resumable: the limit kernels, each finished width and the training state after every chunk are
 saved in the run directory, so a run started again continues where it stopped and loses at most
