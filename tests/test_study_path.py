@@ -65,16 +65,16 @@ def test_path_law_on_the_evaluation_histories_is_the_p_history_solver(grad, monk
 
 
 def test_jackknife_floor_matches_the_spread_of_independent_paths(x64):
-    """The delete-one-batch jackknife floor of one path agrees with the rms distance between limits
-    built on independent paths, divided by sqrt 2 (the error of one limit), within a factor 1.6
-    (six paths: the spread estimate's own relative error is about 30%; measured ratio 1.0x).
+    """The delete-one-batch jackknife floor of one path agrees with the error of one limit measured
+    as the spread between limits on 16 independent paths: ratio in [0.6, 1.5] (measured 0.83; the
+    spread of 16 paths has a relative error near 20%, and a 6-batch jackknife reads slightly low).
     At t = 0 both are exactly 0 (h_0 = 0)."""
     spec = spec_from_config(compose(["experiment=convergence", "scale=tiny", "+limit.n_w=8", "+limit.n_b=4"]))
     spec = dataclasses.replace(spec, path_length=3000, batches=6, Q=200)
     xe, _ = make_dataset(jax.random.key(2), spec.n_eval + spec.limit_burn, dim=1, dtype=jnp.float64)
     t = np.array([0.0, 0.5])
     hs, floors = [], []
-    for r in range(6):
+    for r in range(16):
         lim = PathLimitOnEval(path_limit_stage(spec, "rtrl", jax.random.key(100 + r), np.asarray(xe)), 5.0, True)
         hs.append(lim.h(t))
         floors.append(lim.floor(t))
@@ -82,7 +82,7 @@ def test_jackknife_floor_matches_the_spread_of_independent_paths(x64):
     assert np.all(floors[:, 0] == 0.0) and np.all(hs[:, 0] == 0.0)
     spread = np.sqrt(np.mean(hs[:, 1].var(axis=0, ddof=1)))  # the error of one limit
     ratio = floors[:, 1].mean() / spread
-    assert 1 / 1.6 < ratio < 1.6, ratio
+    assert 0.6 < ratio < 1.5, ratio
 
 
 def test_batches_pool_to_the_whole_path(x64):
