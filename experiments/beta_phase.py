@@ -17,6 +17,10 @@ from ._common import convergence_rows, final_slopes
 MIN_WIDTHS = 2
 
 
+def validate(cfg) -> None:
+    spec_from_config(cfg)  # the study's own checks (the limit's law against the betas), before anything compiles
+
+
 def run(cfg, ctx) -> dict:
     return report(run_study(spec_from_config(cfg), ctx, tag="beta_phase"), ctx)
 

@@ -1,7 +1,8 @@
 """convergence: the distance D_N(T) between trained networks and the limit, against the width.
 
 For several beta in (1/2, 1), networks of widths N are trained online for T N steps and compared
-with the limit h_T on the P evaluation histories. The figure shows D_N(T) against N on log-log
+with the limit h_T on the Q evaluation histories (the limit on one long path by default,
+limit.law=path). The figure shows D_N(T) against N on log-log
 axes (mean and min-max band over seeds), the fitted slope with its 95% interval, the heuristic
 rate N^{-min(beta - 1/2, 1 - beta)} as a dashed reference, and the limit's own discretisation
 floor (dotted), below which no width can go.
@@ -21,6 +22,10 @@ from ._common import convergence_rows, final_slopes, grid_label
 
 #: the figure fits a slope over widths
 MIN_WIDTHS = 2
+
+
+def validate(cfg) -> None:
+    spec_from_config(cfg)  # the study's own checks (the limit's law against the betas), before anything compiles
 
 
 def run(cfg, ctx) -> dict:
@@ -53,7 +58,8 @@ def report(res, ctx) -> dict:
                 above = row["above_floor"]["label"]
                 ax.plot([], [], " ", label=f"{grid_label(a, b, s.alphas)}, above 2 x floor: {above}")
         ax.set_ylabel(r"$D_N(T)$ = rms$_\pi$ |network - limit|")
-        ax.set_title(f"finite RNN vs kernel limit at T={s.T:g} ({grad}, P={s.P}, {s.seeds} seeds)")
+        law = f"path L={s.path_length:.3g}" if s.law == "path" else f"P={s.P}"
+        ax.set_title(f"finite RNN vs kernel limit at T={s.T:g} ({grad}, {law}, {s.seeds} seeds)")
         ax.legend(fontsize=7)
         ctx.figure(fig, f"convergence_{grad.replace(':', '')}")
     for row in slopes:

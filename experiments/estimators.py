@@ -26,6 +26,7 @@ def validate(cfg) -> None:
         cfg.training.beta,
         "a single beta and a single alpha for experiment=estimators",
     )
+    spec_from_config(cfg)  # the study's own checks (the limit's law against the betas)
 
 
 def run(cfg, ctx) -> dict:

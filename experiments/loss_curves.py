@@ -3,7 +3,7 @@ limit's training loss L(t) = E_pi (y - h_t)^2 / 2.
 
 The finite curves are the online losses (Y_k - yhat_k)^2 / 2 averaged over bins of t = k / N and
 over seeds (per width, no more bins than the width has steps, so that no bin is empty); they
-approach L(t) as N grows (up to the limit's discretisation of pi by P histories).
+approach L(t) as N grows (up to the limit's own error from its finite sample of pi).
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ def mean_abs_gap(curve, bin_t, limit_t, limit_loss) -> float:
     ok = np.isfinite(bin_t)
     d = np.abs(np.asarray(curve, np.float64)[ok] - np.interp(np.asarray(bin_t)[ok], limit_t, limit_loss))
     return float(np.mean(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
+
+
+def validate(cfg) -> None:
+    spec_from_config(cfg)  # the study's own checks (the limit's law against the betas), before anything compiles
 
 
 def run(cfg, ctx) -> dict:

@@ -81,7 +81,8 @@ class LimitOptions:
     ``"monte_carlo"``; the Elman network and the actor-critic: ``"auto"``, ``"closed_form"`` or
     ``"quadrature"``. ``tol``: target relative accuracy of the quadrature (diagonal, actor-critic).
     ``n_w``, ``n_b``, ``w_rule``: the diagonal network's tensor rule. ``samples``, ``seed``: Monte Carlo
-    sample size and the seed of its key. ``nodes``: the Elman network's Gauss-Hermite nodes.
+    sample size and the seed of its key. ``path_samples``: Monte Carlo nodes of the diagonal network's
+    long-path limit (``limit.law=path``, ``d > 2``). ``nodes``: the Elman network's Gauss-Hermite nodes.
     ``chunk``: nodes processed at once (diagonal). ``None`` leaves the family's default.
     """
 
@@ -89,8 +90,9 @@ class LimitOptions:
     tol: float | None = None
     n_w: int | None = None
     n_b: int | None = None
-    w_rule: str = "trapezoid"
+    w_rule: str | None = None
     samples: int | None = None
+    path_samples: int | None = None
     seed: int = 0
     nodes: int | None = None
     chunk: int = 2048
@@ -99,7 +101,7 @@ class LimitOptions:
         require(isinstance(self.method, str), "limit.method", self.method, "a method name")
         if self.tol is not None:
             require(0.0 < float(self.tol) < 1.0, "limit.tol", self.tol, "a number in (0, 1)")
-        for f in ("n_w", "n_b", "samples", "nodes"):
+        for f in ("n_w", "n_b", "samples", "path_samples", "nodes"):
             if getattr(self, f) is not None:
                 check_positive_int(getattr(self, f), f"limit.{f}")
         check_positive_int(self.chunk, "limit.chunk")
@@ -107,8 +109,8 @@ class LimitOptions:
     def diagonal_kw(self) -> dict[str, Any]:
         """Keywords of `rnnntk.diagonal.limit.limit_kernel` (the node options)."""
         self._refuse("the diagonal network", nodes=self.nodes)
-        kw = dict(method=self.method, w_rule=self.w_rule, chunk=self.chunk)
-        for f in ("tol", "n_w", "n_b", "samples"):
+        kw = dict(method=self.method, chunk=self.chunk)
+        for f in ("tol", "n_w", "n_b", "w_rule", "samples"):
             if getattr(self, f) is not None:
                 kw[f] = getattr(self, f)
         if self.seed != 0:
@@ -117,12 +119,16 @@ class LimitOptions:
 
     def elman_kw(self) -> dict[str, Any]:
         """Keywords of `rnnntk.elman.limit.elman_limit_ntk`."""
-        self._refuse("the Elman network", tol=self.tol, n_w=self.n_w, n_b=self.n_b, samples=self.samples)
+        self._refuse(
+            "the Elman network", tol=self.tol, n_w=self.n_w, n_b=self.n_b, samples=self.samples, path_samples=self.path_samples
+        )
         return dict(method=self.method, nodes=self.nodes)
 
     def actor_critic_kw(self) -> dict[str, Any]:
         """Keywords of `rnnntk.actor_critic.limit_kernel`."""
-        self._refuse("the actor-critic", n_w=self.n_w, n_b=self.n_b, samples=self.samples, nodes=self.nodes)
+        self._refuse(
+            "the actor-critic", n_w=self.n_w, n_b=self.n_b, samples=self.samples, path_samples=self.path_samples, nodes=self.nodes
+        )
         return dict(method=self.method) | ({} if self.tol is None else {"tol": self.tol})
 
     def _refuse(self, family: str, **unused) -> None:

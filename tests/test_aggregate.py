@@ -72,8 +72,8 @@ def test_split_sweep_aggregated_equals_one_run(split_sweep, tmp_path):
     # each job holds one width and no slope; the second job reused the first one's limit
     part = json.loads((sweep / "sweep.widths=[16]" / "results.json").read_text())
     assert part["partial"] and "slope" not in part["slopes"][0]
-    assert len(list((sweep / ".limit_cache").glob("*.npz"))) == 2  # the two bags, computed once
-    assert out.stderr.count("convergence_limit_rtrl_bag0 (from the sweep's cache)") == 1
+    assert len(list((sweep / ".limit_cache").glob("*.npz"))) == 1  # the path limit's moments, computed once
+    assert out.stderr.count("limit_rtrl_path (from the sweep's cache)") == 1
 
 
 def test_a_missing_or_failed_job_is_named(split_sweep, tmp_path):

@@ -77,7 +77,7 @@ def test_scale_preset_under_command_line_overrides(tmp_path):
     assert cfg.sweep.seeds == 3  # the command line wins
     assert cfg.limit.bags == 2
     assert cfg.meta.preset == "convergence_tiny"
-    with pytest.raises(ConfigError, match=r"scale = 'huge' .* one of \['paper', 'quick', 'tiny'\]"):
+    with pytest.raises(ConfigError, match=r"scale = 'huge' .* one of \['medium', 'paper', 'quick', 'tiny'\]"):
         compose(["experiment=convergence", "scale=huge"])
 
 

@@ -53,7 +53,7 @@ def test_rerun_with_other_alpha_in_the_same_directory_equals_a_fresh_run(tmp_pat
     saved = json.loads((tmp_path / "D" / "results.json").read_text())
     assert saved["provenance"]["fingerprint"] == fresh["provenance"]["fingerprint"]
     # the limit does not depend on alpha: its stages were reused, the widths were not
-    assert "the run in" in err and "convergence_limit_rtrl_bag0" in err.split("reused")[-1]
+    assert "the run in" in err and "limit_rtrl_path" in err.split("reused")[-1]
     assert "convergence_width" not in err.split("reused")[-1]
 
 
@@ -83,13 +83,13 @@ def test_damaged_stage_and_checkpoint_are_named_and_recomputed(tmp_path, capsys)
     stage.write_bytes(stage.read_bytes()[:100])  # truncated
     (d / "checkpoints").mkdir(exist_ok=True)
     (d / "checkpoints" / "convergence_rtrl_N16.npz").write_bytes(b"not a zip file")
-    (d / "stages" / "convergence_limit_rtrl_bag0.npz").write_bytes(b"")
+    (d / "stages" / "limit_rtrl_path.npz").write_bytes(b"")
     capsys.readouterr()
     again = run(compose(CONV, out_dir=str(d)))
     err = capsys.readouterr().err
     assert f"stage {stage} is damaged" in err
     assert "checkpoint" in err and "convergence_rtrl_N16.npz is damaged" in err
-    assert "convergence_limit_rtrl_bag0.npz is damaged" in err
+    assert "limit_rtrl_path.npz is damaged" in err
     np.testing.assert_array_equal(_D(whole), _D(again))
 
 

@@ -26,7 +26,9 @@ def _user_file(tmp_path, length, scale=1.0):
     return str(p)
 
 
-@pytest.mark.parametrize("limit", ["limit.bags=2", "limit.bags=1 limit.Q=null"])
+@pytest.mark.parametrize(
+    "limit", ["limit.law=histories limit.bags=2", "limit.law=histories limit.bags=1 limit.Q=null", "limit.law=path"]
+)
 def test_npz_floor_comes_from_disjoint_segments(tmp_path, limit):
     # inputs at 1e4 times unit scale, standardised by the data option
     path = _user_file(tmp_path, 400, scale=1e4)
@@ -41,8 +43,13 @@ def test_npz_floor_comes_from_disjoint_segments(tmp_path, limit):
 
 def test_npz_too_short_for_disjoint_segments(tmp_path):
     path = _user_file(tmp_path, 120)  # evaluation 30 + 20, two bags of 30 + 20 would need 150
-    args = ["experiment=convergence", *QUIET, "data=npz", f"data.path={path}"]
+    args = ["experiment=convergence", *QUIET, "data=npz", f"data.path={path}", "limit.law=histories"]
     with pytest.raises(ConfigError, match=r"holds 120 steps but the limit needs 150: .*lower limit.P or limit.bags"):
+        run(compose(args, out_dir=str(tmp_path / "run")))
+    # the path law: the file after the evaluation histories (70 steps) holds fewer than burn + 10 x batches
+    path = _user_file(tmp_path, 100)
+    args = ["experiment=convergence", *QUIET, "data=npz", f"data.path={path}", "limit.law=path"]
+    with pytest.raises(ConfigError, match=r"holds 100 steps but the path limit needs 110: .*lower limit.Q or limit"):
         run(compose(args, out_dir=str(tmp_path / "run")))
 
 

@@ -153,9 +153,13 @@ def cli_runs(tmp_path_factory):
     return tmp / "out", json.loads(report.read_text())
 
 
+#: the experiments with a scale=medium preset (the others refuse scale=medium)
+MEDIUM = ("beta_phase", "convergence")
+
+
 def test_every_experiment_has_its_three_presets_and_no_scales_block():
     for name in list_experiments():
-        assert preset_scales(name) == ["paper", "quick", "tiny"], name
+        assert preset_scales(name) == (["medium"] if name in MEDIUM else []) + ["paper", "quick", "tiny"], name
         text = (CONFIGS / "experiment" / f"{name}.yaml").read_text()
         assert "scales:" not in text, f"{name}: the presets live in configs/preset/"
         for scale in ("quick", "tiny", "paper"):
@@ -284,5 +288,7 @@ def test_experiment_and_scale_without_a_preset_fails_naming_both(tmp_path):
     assert cfg.scale == "huge" and cfg.meta.preset is None
     with pytest.raises(ConfigError, match=r"scale = 'huge' is not allowed for experiment=memory .*\['paper', 'quick'"):
         validate(cfg)
-    with pytest.raises(ConfigError, match=r"scale = 'huge' is not allowed: expected one of \['paper', 'quick', 'tiny'"):
+    with pytest.raises(
+        ConfigError, match=r"scale = 'huge' is not allowed: expected one of \['medium', 'paper', 'quick', 'tiny'"
+    ):
         compose(["experiment=memory", "scale=huge"])

@@ -4,11 +4,13 @@
 `ensemble` (seeds and grid points under one ``vmap``), `chunks` (the one chunked training loop with
 checkpoints), `ntk` (the empirical kernel), `limit` and `limit_path` (the limit kernel, its flow and
 the long-path limit), `stationary` (the stationary-loss gradient), `study` (finite widths against the
-limit, the study behind several experiments) and `model` (the model object `DiagonalRNN`).
+limit, the study behind several experiments), `cost` (its cost, printed before it runs) and `model`
+(the model object `DiagonalRNN`).
 """
 
 from .._model import LimitOptions
 from .chunks import Checkpoint, Chunk, chunk_layout, layout, resume, schedule, train_all, train_chunks
+from .cost import StudyCost, study_cost
 from .ensemble import (
     TRACES,
     Ensemble,
@@ -117,6 +119,8 @@ from .train import (
 )
 
 __all__ = [
+    "StudyCost",
+    "study_cost",
     "Activation",
     "ACTIVATIONS",
     "alpha_integral",

@@ -178,18 +178,25 @@ class _State(NamedTuple):
 
 
 @partial(jax.jit, static_argnames=("est", "act"))
-def _chunk(state: _State, sums, w, b, sq, sqc, xs, r, mask, *, est: Estimator, act: Activation):
-    """Advance the node states over one chunk of steps and add its moments to ``sums``."""
+def _chunk(state: _State, sums, w, b, sq, sqc, xs, r, mask, live, *, est: Estimator, act: Activation):
+    """Advance the node states over one chunk of steps and add its moments to ``sums``. Steps
+    with ``live = 0`` (padding) leave the node states as they are."""
     tau = est.tau if est.kind == "tbptt" else None
 
-    def body(st, x):
+    def body(st, xl):
+        x, on = xl
         s, Jw, Jb = step(w, b, st.S, st.Jw, st.Jb, x, act, None)
         if tau is None:
-            return _State(s, Jw, Jb, None, None), (s, Jw, Jb, Jw, Jb)
-        _, Tw, Tb = step(w, b, st.S, st.Tw, st.Tb, x, act, tau)
-        return _State(s, Jw, Jb, Tw, Tb), (s, Jw, Jb, Tw[-1], Tb[-1])
+            new = _State(s, Jw, Jb, None, None)
+        else:
+            _, Tw, Tb = step(w, b, st.S, st.Tw, st.Tb, x, act, tau)
+            new = _State(s, Jw, Jb, Tw, Tb)
+        new = jax.tree_util.tree_map(lambda n, o: jnp.where(on > 0, n, o), new, st)
+        if tau is None:
+            return new, (new.S, new.Jw, new.Jb, new.Jw, new.Jb)
+        return new, (new.S, new.Jw, new.Jb, new.Tw[-1], new.Tb[-1])
 
-    state, (S, Jw, Jb, Pw, Pb) = jax.lax.scan(body, state, xs)
+    state, (S, Jw, Jb, Pw, Pb) = jax.lax.scan(body, state, (xs, live))
     Phi = scaled_features(S, Jw, Jb, sq, sqc) * mask[:, None]  # rows outside pi are zero
     G, H, b_psi, b_phi, r2 = sums
     rm = r * mask[None, :]  # [M, T]
@@ -233,9 +240,32 @@ def path_moments(
     the path, so that ``r_0 = y - h_0``. Works chunk by chunk on host or device arrays; memory is
     ``O(F^2 + chunk F)``.
     """
+    return path_moment_batches(nodes, xs, ys, burn=burn, est=est, act=act, c2=c2, h0=h0, chunk=chunk)[0]
+
+
+def path_moment_batches(
+    nodes: Nodes,
+    xs,
+    ys,
+    *,
+    burn: int,
+    est: Estimator,
+    act: Activation,
+    c2: float = 1.0,
+    h0=None,
+    chunk: int | None = None,
+    batches: int = 1,
+) -> list[PathMoments]:
+    """`path_moments` of ``batches`` consecutive segments of the histories of one path (batch
+    means): batch ``j`` averages the histories ending at steps ``burn + [j L / B, (j + 1) L / B)``,
+    each history running from the start of the path (the node states are carried across the
+    batch boundaries, so `pool_moments` of the batches is `path_moments` of the whole path)."""
     K, d = xs.shape
     U = nodes.w.shape[0]
     F = (2 + d) * U
+    L = K - burn
+    batches = check_positive_int(batches, "batches")
+    require(L >= batches, "batches", batches, f"at most the {L} histories of the path")
     tau = est.tau if est.kind == "tbptt" else None
     n = _chunk_length(F, d, tau is not None, chunk)
     dt = jnp.float64
@@ -248,21 +278,53 @@ def path_moments(
     Tw, Tb = init_sensitivities(U, d, tau, dt) if tau is not None else (None, None)
     state = _State(jnp.zeros((U,), dt), Jw, Jb, Tw, Tb)
     zF = jnp.zeros((F, F), dt)
-    sums = (zF, zF, jnp.zeros((M, F), dt), jnp.zeros((M, F), dt), jnp.zeros((M,), dt))
-    for lo in range(0, K, n):
-        hi = min(lo + n, K)
-        xc = np.zeros((n, d))
-        xc[: hi - lo] = np.asarray(xs[lo:hi], np.float64)
-        rc = np.zeros((M, n))
-        rc[:, : hi - lo] = ys[None, lo:hi] - h0[:, lo:hi]
-        k = np.arange(lo, lo + n)
-        mask = ((k >= burn) & (k < K)).astype(np.float64)  # padding steps come last: harmless
-        state, sums = _chunk(
-            state, sums, w, b, sq, sqc, jnp.asarray(xc), jnp.asarray(rc), jnp.asarray(mask), est=est, act=act
-        )
-    L = K - burn
-    G, H, b_psi, b_phi, r2 = (np.asarray(s) / L for s in sums)
-    return PathMoments(G, H, b_psi, b_phi, r2, L)
+    ends = [burn + (j + 1) * L // batches for j in range(batches)]
+    n = min(n, max(e - s for s, e in zip([0, *ends[:-1]], ends)))  # no chunk longer than a batch
+    out, lo = [], 0
+    for j, end in enumerate(ends):
+        sums = (zF, zF, jnp.zeros((M, F), dt), jnp.zeros((M, F), dt), jnp.zeros((M,), dt))
+        first = burn + j * L // batches
+        for c0 in range(lo, end, n):
+            hi = min(c0 + n, end)
+            xc = np.zeros((n, d))
+            xc[: hi - c0] = np.asarray(xs[c0:hi], np.float64)
+            rc = np.zeros((M, n))
+            rc[:, : hi - c0] = ys[None, c0:hi] - h0[:, c0:hi]
+            k = np.arange(c0, c0 + n)
+            live = (k < hi).astype(np.float64)  # padding steps leave the states alone
+            mask = ((k >= first) & (k < hi)).astype(np.float64)
+            state, sums = _chunk(
+                state,
+                sums,
+                w,
+                b,
+                sq,
+                sqc,
+                jnp.asarray(xc),
+                jnp.asarray(rc),
+                jnp.asarray(mask),
+                jnp.asarray(live),
+                est=est,
+                act=act,
+            )
+        count = end - first
+        G, H, b_psi, b_phi, r2 = (np.asarray(s) / count for s in sums)
+        out.append(PathMoments(G, H, b_psi, b_phi, r2, count))
+        lo = end
+    return out
+
+
+def pool_moments(moms: list[PathMoments], drop: int | None = None) -> PathMoments:
+    """The moments of the union of the batches ``moms`` (count-weighted means); ``drop``: leave
+    batch ``drop`` out (the delete-one jackknife of `jackknife_error`)."""
+    keep = [m for j, m in enumerate(moms) if j != drop]
+    n = np.array([m.count for m in keep], np.float64)
+    wts = n / n.sum()
+
+    def avg(i):
+        return sum(wt * np.asarray(m[i]) for wt, m in zip(wts, keep))
+
+    return PathMoments(avg(0), avg(1), avg(2), avg(3), avg(4), int(n.sum()))
 
 
 # --------------------------------------------------------------------------- the ODE in feature space
@@ -429,8 +491,10 @@ __all__ = [
     "limit_predict_path",
     "path_limit",
     "path_loss",
+    "path_moment_batches",
     "path_moments",
     "path_nodes",
+    "pool_moments",
     "prepare_path_flow",
     "scaled_features",
 ]

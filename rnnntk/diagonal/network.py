@@ -350,12 +350,12 @@ def check_path(xs, dim: int | None = None, field: str = "xs") -> Array:
 def _predict(params: Params, xs: Array, beta, act: Activation) -> Array:
     n = params.c.shape[-1]
 
-    def body(S, x):
+    def body(S, x):  # the output per step: no [K, N] stack of memories (an ensemble of wide networks)
         s, _ = memory_step(params.w, params.b, S, x, act)
-        return s, s
+        return s, s @ params.c
 
-    _, Ss = jax.lax.scan(body, jnp.zeros_like(params.b), xs.astype(params.b.dtype))
-    return jnp.power(jnp.asarray(n, Ss.dtype), -beta) * (Ss @ params.c)
+    _, ys = jax.lax.scan(body, jnp.zeros_like(params.b), xs.astype(params.b.dtype))
+    return jnp.power(jnp.asarray(n, ys.dtype), -beta) * ys
 
 
 _predict_jit = jax.jit(_predict, static_argnames="act")

@@ -7,8 +7,14 @@ chunk the network is evaluated with frozen parameters on the ``Q`` histories of 
 path and compared with the limit ``h_t`` there: ``D_N(t) = (E |yhat^N_t - h_t|^2)^{1/2}``. The
 online training loss is recorded in bins of training time, next to the limit's ``L(t)``.
 
-The limit replaces the stationary law ``pi`` by an empirical law of ``P`` histories, which leaves
-an error of order ``P^{-1/2}`` in ``h_t`` that no width removes (a floor under ``D_N``). Two modes:
+The limit's law ``pi`` is an empirical law, which leaves an error in ``h_t`` that no width removes
+(a floor under ``D_N``). ``law = "path"`` (``limit.law=path``, the configs' default): the long-path
+limit of `rnnntk.diagonal.limit_path` on the ``path_length`` histories of one path, through ``F x F``
+moments accumulated in ``batches`` consecutive batches (one streaming pass per estimator serves
+every alpha, beta and time); ``h_t`` and ``L(t)`` from the pooled moments, the floor by the
+delete-one-batch jackknife. ``beta = 1/2`` is refused there (each member's initial outputs would be
+needed along the whole path). ``law = "histories"``: ``pi`` is an empirical law of ``P``
+histories, with an error of order ``P^{-1/2}``. Two modes:
 
 - ``bags = 1`` (the specification's numerics): ``pi`` is the empirical law of the ``P`` evaluation
   histories themselves (``Q = P``). With ``floor=True`` the same limit is also built on an
@@ -22,7 +28,7 @@ an error of order ``P^{-1/2}`` in ``h_t`` that no width removes (a floor under `
   each bag is not reduced.
 
 For ``beta = 1/2`` the limit is a random ODE: each member is compared with the solution started
-at its own initial outputs (spec section 3; ``bags = 1`` only).
+at its own initial outputs (spec section 3; ``law = "histories"``, ``bags = 1`` only).
 
 Resumable: the limit kernels, each finished width and the training state after every chunk are
 saved in the run directory, so a run started again continues where it stopped and loses at most
@@ -82,6 +88,9 @@ class StudySpec:
     Q: int | None = None  # evaluation histories when bags > 1 (default P)
     loss_bins: int = 40
     limit_times: int = 101
+    law: str = "histories"  # "path": the long-path limit (rnnntk.diagonal.limit_path); "histories": P-history kernels
+    path_length: int = 200_000  # law = "path": histories of the limit's path
+    batches: int = 8  # law = "path": batch means along the path for the floor (delete-one jackknife)
 
     @property
     def grid(self) -> list[tuple[float, float]]:
@@ -90,6 +99,8 @@ class StudySpec:
 
     @property
     def n_eval(self) -> int:
+        if self.law == "path":
+            return self.Q or self.P
         return self.P if self.bags == 1 else (self.Q or self.P)
 
     @property
@@ -128,6 +139,9 @@ def spec_from_config(cfg, **overrides) -> StudySpec:
         floor=bool(lim.get("floor", True)),
         bags=int(lim.get("bags", 1)),
         Q=int(lim.Q) if lim.get("Q") is not None else None,
+        law=str(lim.get("law", "histories")),
+        path_length=int(lim.get("path_length", 200_000)),
+        batches=int(lim.get("batches", 8)),
     )
     for k, v in overrides.items():
         if k == "model_kw":  # loose hyperparameters next to the config's model: they must agree
@@ -138,7 +152,17 @@ def spec_from_config(cfg, **overrides) -> StudySpec:
     return spec
 
 
+#: the limit laws of `StudySpec.law`
+LAWS = ("path", "histories")
+
+
 def check_spec(spec: StudySpec) -> None:
+    require(spec.law in LAWS, "limit.law", spec.law, f"one of {list(LAWS)}")
+    if spec.law == "path":
+        check_path_law(spec.path_length, spec.batches, spec.betas)
+        if isinstance(spec.source, Npz):
+            _path_segment(spec)
+        return
     require(spec.bags >= 1, "limit.bags", spec.bags, "an integer >= 1")
     if spec.bags > 1 and 0.5 in spec.betas:
         raise ConfigError(
@@ -146,6 +170,49 @@ def check_spec(spec: StudySpec) -> None:
         )
     if spec.source.one_path:
         _check_npz_segments(spec)
+
+
+#: the fewest path histories per batch of the path law (the floor's batch means)
+MIN_BATCH_HISTORIES = 10
+
+
+def check_path_law(path_length, batches, betas) -> None:
+    """The long-path limit's settings (``limit.law=path``); ``betas`` from ``training.beta``."""
+    from .._checks import check_positive_int
+
+    n = check_positive_int(path_length, "limit.path_length")
+    b = check_positive_int(batches, "limit.batches")
+    require(b >= 2, "limit.batches", batches, "an integer >= 2 (the floor is the spread between the path's batches)")
+    require(
+        n >= b * MIN_BATCH_HISTORIES,
+        "limit.path_length",
+        path_length,
+        f"an integer >= {b * MIN_BATCH_HISTORIES} ({MIN_BATCH_HISTORIES} histories per batch, limit.batches = {b})",
+    )
+    if any(float(x) == 0.5 for x in betas):
+        raise ConfigError(
+            "training.beta = 0.5 is not available with limit.law = path: at beta = 1/2 the limit starts from "
+            "each network's own random initial outputs, which the path limit would need along its whole path "
+            "(limit.path_length steps) for every width and seed, a second pass over the path per width as costly "
+            "as training; use limit.law=histories limit.bags=1 for beta = 0.5 (allowed: limit.law in "
+            f"{list(LAWS)})"
+        )
+
+
+def _path_segment(spec: StudySpec) -> tuple[int, int]:
+    """``(start, length)`` of the limit's path in a user's file (law ``path``): the file after the
+    evaluation histories, at most ``limit.path_length + limit.burn`` steps."""
+    K = spec.source.load()[0].shape[0]
+    start = spec.n_eval + spec.limit_burn
+    length = min(spec.path_length + spec.limit_burn, K - start)
+    need = spec.batches * MIN_BATCH_HISTORIES + spec.limit_burn
+    if length < need:
+        raise ConfigError(
+            f"data.path = {spec.source.path!r} holds {K} steps but the path limit needs {start + need}: the "
+            f"evaluation histories ({start} steps) and a path of at least limit.burn + {MIN_BATCH_HISTORIES} x "
+            f"limit.batches = {need} steps after them; lower limit.Q or limit.batches"
+        )
+    return start, length
 
 
 def _limit_segments(spec: StudySpec) -> int:
@@ -210,6 +277,8 @@ class StudyResult:
             "P": s.P,
             "bags": s.bags,
             "Q": s.n_eval,
+            "law": s.law,
+            "path_length": s.path_length,
             "per_grad": {g: {k: np.asarray(v).tolist() for k, v in vars(r).items()} for g, r in self.per_grad.items()},
         }
 
@@ -324,6 +393,121 @@ class LimitOnEval:
         return np.mean([np.asarray(limit_loss(flow_at(o, t), y)) for o, y in zip(self.odes, ys)], axis=0)
 
 
+class PathLimitOnEval:
+    """The long-path limit (`rnnntk.diagonal.limit_path`) of one estimator and one ``alpha`` on the
+    evaluation histories, from the moments of ``B`` consecutive batches of one path: ``h_t`` and
+    ``L(t)`` from the pooled moments, the floor by the delete-one-batch jackknife."""
+
+    def __init__(self, stage: dict[str, np.ndarray], alpha: float, symmetric: bool):
+        from .limit_path import prepare_path_flow
+
+        self.alpha, self.symmetric = alpha, symmetric
+        self.batches = _stage_batches(stage)
+        self.Phi = np.asarray(stage["Phi_eval"])  # [Q, F]
+        self.pooled = _pool(self.batches)
+        self.ode = prepare_path_flow(self.pooled, alpha=alpha, symmetric=symmetric)
+
+    def _h(self, ode, mom, t) -> np.ndarray:
+        from .limit_path import coefficients
+
+        return coefficients(ode, mom.b_psi, t)[0] @ self.Phi.T  # [T, Q]
+
+    def h(self, t, h0=None) -> np.ndarray:
+        """``h_t`` on the evaluation histories, ``[T, Q]``."""
+        if h0 is not None:
+            from .._checks import RunError
+
+            raise RunError("the path limit has no beta = 1/2 initial field: set limit.law=histories limit.bags=1")
+        return self._h(self.ode, self.pooled, t)
+
+    def floor(self, t) -> np.ndarray:
+        """The estimated error of `h` from the finite path at times ``t`` (rms over the evaluation
+        histories of the delete-one-batch jackknife standard error)."""
+        from .limit_path import prepare_path_flow
+
+        B = len(self.batches)
+        hs = []
+        for j in range(B):
+            mom = _pool(self.batches, drop=j)
+            hs.append(self._h(prepare_path_flow(mom, alpha=self.alpha, symmetric=self.symmetric), mom, t))
+        hs = np.stack(hs)  # [B, T, Q]
+        var = (B - 1) / B * np.sum((hs - hs.mean(axis=0)) ** 2, axis=0)
+        return np.sqrt(np.mean(var, axis=-1))
+
+    def loss(self, t, ys=None) -> np.ndarray:
+        """``L(t) = E_pi (y - h_t)^2 / 2`` on the law of the path."""
+        from .limit_path import coefficients, path_loss
+
+        return path_loss(self.pooled, coefficients(self.ode, self.pooled.b_psi, t))[0]
+
+
+def _stage_batches(stage: dict[str, np.ndarray]):
+    from .limit_path import PathMoments
+
+    G = np.asarray(stage["G"])
+    H = np.asarray(stage["H"]) if "H" in stage else G
+    return [
+        PathMoments(G[j], H[j], stage["b_psi"][j][None], stage["b_phi"][j][None], stage["r2"][j][None], int(c))
+        for j, c in enumerate(np.asarray(stage["count"]))
+    ]
+
+
+def _pool(batches, drop=None):
+    from .limit_path import pool_moments
+
+    return pool_moments(batches, drop=drop)
+
+
+def path_limit_stage(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
+    """The moments of the limit's path per batch (``G [B, F, F]``, ``H`` for ``tbptt``, ``b_psi``,
+    ``b_phi [B, F]``, ``r2``, ``count [B]``) and the features ``Phi_eval [Q, F]`` of the
+    evaluation histories: one pass over the path serves every alpha, beta and time."""
+    from .limit_path import ODD_ACTIVATIONS, eval_features, path_moment_batches, path_nodes
+    from .network import C_SECOND_MOMENT
+
+    m, kw = spec.model_kw, spec.limit_kw
+    if isinstance(spec.source, Npz):
+        x, y = (np.asarray(a, np.float64) for a in spec.source.segment(*_path_segment(spec)))
+    else:
+        x, y = (
+            np.asarray(a)
+            for a in make_dataset(
+                key, spec.path_length + spec.limit_burn, dim=spec.dim, source=spec.source, target=spec.target,
+                dtype=jnp.float64,
+            )
+        )  # fmt: skip
+    act = get_activation(m["activation"])
+    method = kw.get("method", "quadrature")
+    nodes = path_nodes(
+        spec.dim,
+        b0=m["b0"],
+        s_w=m["s_w"],
+        method="monte_carlo" if method == "monte_carlo" else "quadrature",
+        n_w=kw.get("n_w"),
+        n_b=kw.get("n_b"),
+        w_rule=kw.get("w_rule", "legendre_cdf"),
+        samples=spec.limit_options.path_samples,
+        key=jax.random.fold_in(jax.random.key(spec.seed), 7),
+        fold=method != "monte_carlo" and act.name in ODD_ACTIVATIONS,
+    )
+    c2 = C_SECOND_MOMENT[m["c_dist"]]
+    est = parse_grad(grad, allow_bptt=False)
+    moms = path_moment_batches(
+        nodes, x, y, burn=spec.limit_burn, est=est, act=act, c2=c2, batches=spec.batches
+    )
+    out = {
+        "G": np.stack([mm.G for mm in moms]),
+        "b_psi": np.stack([mm.b_psi[0] for mm in moms]),
+        "b_phi": np.stack([mm.b_phi[0] for mm in moms]),
+        "r2": np.array([mm.r2[0] for mm in moms]),
+        "count": np.array([mm.count for mm in moms]),
+        "Phi_eval": np.asarray(eval_features(nodes, np.asarray(xe, np.float64), burn=spec.limit_burn, act=act, c2=c2)),
+    }
+    if est.kind != "rtrl":
+        out["H"] = np.stack([mm.H for mm in moms])
+    return out
+
+
 def _kernel_kwargs(spec: StudySpec, grad: str) -> dict[str, Any]:
     """Keyword arguments of `limit_kernel` for this study's initial law and estimator."""
     m = spec.model_kw
@@ -371,7 +555,8 @@ def stage_key(spec: StudySpec, kind: str, **extra) -> dict[str, Any]:
     if isinstance(spec.source, Npz) and os.path.isfile(spec.source.path):
         d["data_sha256"] = file_digest(spec.source.path)  # the file's content, not only its name
     if kind == "limit":
-        d = {k: v for k, v in d.items() if k not in _NOT_LIMIT}
+        skip = ("bags", "floor") if spec.law == "path" else ("path_length", "batches")
+        d = {k: v for k, v in d.items() if k not in _NOT_LIMIT + skip}
     elif kind == "width":
         d.pop("widths")
         if not jax.config.jax_threefry_partitionable:  # then a path's prefix depends on its length
@@ -389,6 +574,14 @@ def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tupl
     def key(part):
         return stage_key(spec, "limit", grad=grad, part=part)
 
+    if spec.law == "path":
+        stage = ctx.cached(  # named without the tag: the studies of one sweep share it
+            f"limit_{g}_path",
+            lambda: path_limit_stage(spec, grad, keys["path"], xe),
+            key=key("path"),
+            share=True,
+        )
+        return {a: PathLimitOnEval(stage, a, symmetric) for a in spec.alphas}, []
     if spec.bags == 1:
 
         def on_eval():
@@ -430,7 +623,7 @@ def _dtype(precision: str):
 
 def _keys(spec: StudySpec):
     base = jax.random.key(spec.seed)
-    names = ("eval", "floor", "init", "data", "bags")
+    names = ("eval", "floor", "init", "data", "bags", "path")
     return {k: jax.random.fold_in(base, i) for i, k in enumerate(names)}
 
 
@@ -477,8 +670,12 @@ def bin_centres(spec: StudySpec, n: int) -> np.ndarray:
 
 
 def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:
-    """Run (or resume) the study; report per-chunk metrics through ``ctx``."""
+    """Run (or resume) the study; report per-chunk metrics through ``ctx``. Prints its estimated
+    cost first (`rnnntk.diagonal.cost.study_cost`)."""
+    from .cost import study_cost
+
     check_spec(spec)
+    print(f"{tag}: {study_cost(spec).describe()}", flush=True)
     with float64():  # the limit is float64
         return _run(spec, ctx, tag)
 

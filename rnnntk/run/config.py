@@ -85,13 +85,13 @@ def actor_critic_from_config(node, group: str = "experiment.network"):
 
 
 def limit_options_from_config(cfg):
-    """The `rnnntk.LimitOptions` of ``cfg.limit`` (method, and tol, samples, n_w, n_b, w_rule
-    when given)."""
+    """The `rnnntk.LimitOptions` of ``cfg.limit`` (method, and tol, samples, path_samples, n_w, n_b,
+    w_rule when given)."""
     from .._model import LimitOptions
 
     lim = cfg.limit
     kw: dict[str, Any] = {"method": str(lim.method)}
-    for k, cast in (("tol", float), ("samples", int), ("n_w", int), ("n_b", int), ("w_rule", str)):
+    for k, cast in (("tol", float), ("samples", int), ("path_samples", int), ("n_w", int), ("n_b", int), ("w_rule", str)):
         if lim.get(k) is not None:
             kw[k] = cast(lim[k])
     return LimitOptions(**kw)
@@ -121,7 +121,7 @@ ALWAYS = ("experiment", "scale", "seed", "precision", "progress", "resume", "out
           "launcher", "hydra", "out_dir")  # fmt: skip
 #: keys a group's file leaves out that the code reads when given (``+limit.samples=4096``)
 OPTIONAL = {
-    "limit": ("samples", "n_w", "n_b", "w_rule"),
+    "limit": ("samples", "n_w", "n_b", "w_rule", "path_samples"),
     "experiment.distance": ("ode_start",),
     "experiment.long": ("ode_start",),
 }
@@ -222,6 +222,18 @@ def validate(cfg) -> None:
             lim.method,
             '"quadrature", "monte_carlo" or "auto"',
         )
+        law = str(lim.get("law", "histories"))
+        require(law in ("path", "histories"), "limit.law", law, '"path" (the long-path limit) or "histories"')
+        if law == "path":
+            check_positive_int(lim.get("path_length"), "limit.path_length")
+            require(
+                check_positive_int(lim.get("batches"), "limit.batches") >= 2,
+                "limit.batches",
+                lim.get("batches"),
+                "an integer >= 2 (the floor is the spread between the path's batches)",
+            )
+            if lim.get("path_samples") is not None:
+                check_positive_int(lim.path_samples, "limit.path_samples")
         _check_histories(lim.P, "limit.P")
         check_nonnegative_int(lim.burn, "limit.burn")
         bags = check_positive_int(lim.get("bags", 1), "limit.bags")
