@@ -120,14 +120,24 @@ class LimitOptions:
     def elman_kw(self) -> dict[str, Any]:
         """Keywords of `rnnntk.elman.limit.elman_limit_ntk`."""
         self._refuse(
-            "the Elman network", tol=self.tol, n_w=self.n_w, n_b=self.n_b, samples=self.samples, path_samples=self.path_samples
+            "the Elman network",
+            tol=self.tol,
+            n_w=self.n_w,
+            n_b=self.n_b,
+            samples=self.samples,
+            path_samples=self.path_samples,
         )
         return dict(method=self.method, nodes=self.nodes)
 
     def actor_critic_kw(self) -> dict[str, Any]:
         """Keywords of `rnnntk.actor_critic.limit_kernel`."""
         self._refuse(
-            "the actor-critic", n_w=self.n_w, n_b=self.n_b, samples=self.samples, path_samples=self.path_samples, nodes=self.nodes
+            "the actor-critic",
+            n_w=self.n_w,
+            n_b=self.n_b,
+            samples=self.samples,
+            path_samples=self.path_samples,
+            nodes=self.nodes,
         )
         return dict(method=self.method) | ({} if self.tol is None else {"tol": self.tol})
 

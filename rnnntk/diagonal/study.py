@@ -59,7 +59,7 @@ from .chunks import Checkpoint, chunk_layout, layout, resume, train_chunks
 from .ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble
 from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
 from .model import DiagonalRNN
-from .network import parse_grad
+from .network import get_activation, parse_grad
 
 
 @dataclass

@@ -91,7 +91,8 @@ def limit_options_from_config(cfg):
 
     lim = cfg.limit
     kw: dict[str, Any] = {"method": str(lim.method)}
-    for k, cast in (("tol", float), ("samples", int), ("path_samples", int), ("n_w", int), ("n_b", int), ("w_rule", str)):
+    casts = {"tol": float, "samples": int, "path_samples": int, "n_w": int, "n_b": int, "w_rule": str}
+    for k, cast in casts.items():
         if lim.get(k) is not None:
             kw[k] = cast(lim[k])
     return LimitOptions(**kw)
