@@ -195,7 +195,11 @@ def test_logger_none_does_not_import_wandb(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
 
 
-@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+# The 2x2 grid through a launcher that starts one process per job. The default (basic) launcher's
+# multiruns are test_wandb.py::test_sweep_runs_share_a_group_and_are_named_by_their_overrides (jobs
+# named by their overrides, each with its results.json) and test_aggregate.py's split_sweep; the grid
+# itself is Hydra's sweeper, the same for every launcher.
+@pytest.mark.parametrize("launcher", ["submitit_local"])
 def test_multirun_sweep_2x2(tmp_path, launcher):
     _cli(
         tmp_path,
