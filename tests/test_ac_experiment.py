@@ -6,6 +6,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 from rnnntk.experiments import actor_critic
+from tiny_runs import run_tiny
 
 from rnnntk import ConfigError
 from rnnntk.run import RunContext, preset_scales
@@ -21,9 +22,9 @@ def _cfg(**over):
     return cfg
 
 
-def test_all_figures_at_tiny_size_and_resume(tmp_path):
-    cfg = _cfg()
-    res = actor_critic.run(cfg, RunContext(out_dir=str(tmp_path), quiet=True))
+def test_all_figures_at_tiny_size_and_resume(tmp_path, monkeypatch):
+    # the tiny run of `rnnntk experiment=actor_critic scale=tiny`, with test_cli's checks (run_tiny)
+    res = run_tiny(tmp_path, monkeypatch, "actor_critic")
     for name in ("ac_distance", "ac_value", "ac_policy_gradient", "ac_return"):
         assert (tmp_path / "figures" / f"{name}.png").exists()
         assert (tmp_path / "figures" / f"{name}.pdf").exists()
@@ -34,7 +35,7 @@ def test_all_figures_at_tiny_size_and_resume(tmp_path):
     stages = sorted(p.name for p in (tmp_path / "stages").iterdir())
     assert len(stages) == 5  # 2 betas x 2 widths + 1 long-run width
     # a second run in the same directory loads every stage instead of training again
-    cfg.experiment.figures = ["distance"]
+    cfg = _cfg(figures=["distance"])
     again = actor_critic.run(cfg, RunContext(out_dir=str(tmp_path), quiet=True))
     assert "long" not in again
     for b in ("0.5", "0.75"):

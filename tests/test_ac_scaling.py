@@ -1,13 +1,10 @@
 """actor_critic_scaling: its statistics against direct computations, and a tiny run end to end."""
 
-import importlib.resources
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 from rnnntk.experiments import actor_critic_scaling as acs
-
-from rnnntk.run import RunContext
+from tiny_runs import run_tiny
 
 
 def test_statistics_against_direct_loops():
@@ -61,13 +58,9 @@ def test_fit_recovers_known_exponents():
     assert acs._verdict(fits["spread"], 0.5 - beta + 0.3, 1.0) == "inconsistent"
 
 
-def test_tiny_run(tmp_path):
-    configs = importlib.resources.files("rnnntk.configs")
-    cfg = OmegaConf.create((configs / "experiment" / "actor_critic_scaling.yaml").read_text())
-    tiny = OmegaConf.create((configs / "preset" / "actor_critic_scaling_tiny.yaml").read_text())
-    cfg.experiment = OmegaConf.merge(cfg.experiment, tiny.experiment)
-    cfg.seed = 0
-    res = acs.run(cfg, RunContext(out_dir=str(tmp_path), quiet=True))
+def test_tiny_run(tmp_path, monkeypatch):
+    # the tiny run of `rnnntk experiment=actor_critic_scaling scale=tiny`, with test_cli's checks
+    res = run_tiny(tmp_path, monkeypatch, "actor_critic_scaling")
     assert (tmp_path / "figures" / "ac_scaling.png").exists()
     assert len(res["fits"]) == 2 * 2 * len(acs.STATS)  # betas x outputs x statistics
     for r in res["fits"]:

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from tiny_runs import run_tiny
 
 from rnnntk import ConfigError
 from rnnntk.run import compose, run
@@ -12,9 +13,9 @@ from rnnntk.run import compose, run
 QUIET = ["scale=tiny", "logger=none", "progress=false"]
 
 
-def test_elman_kernel_runs_tiny_and_resumes(tmp_path):
-    cfg = compose(["experiment=elman_kernel", *QUIET], out_dir=str(tmp_path))
-    res = run(cfg)
+def test_elman_kernel_runs_tiny_and_resumes(tmp_path, monkeypatch):
+    # the tiny run of `rnnntk experiment=elman_kernel scale=tiny`, with test_cli's checks (run_tiny)
+    res = run_tiny(tmp_path, monkeypatch, "elman_kernel")
     assert res["widths"] == [8, 16] and res["seeds"] == 2
     assert set(res["deviation"]) == {"elman_last", "elman_mean", "diagonal"}
     for s, d in res["deviation"].items():
