@@ -26,6 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .chunks import chunk_layout
+from .limit_path import DEFAULT_NODES, DEFAULT_PATH_SAMPLES, ODD_ACTIVATIONS
+from .network import parse_grad
+
 #: flops of one ``F x F`` symmetric or general eigendecomposition, in units of ``F^3``
 EIG_FLOPS = 10.0
 
@@ -49,8 +53,6 @@ def limit_features(dim: int, *, method: str, activation: str, n_w=None, n_b=None
     """``F = (2 + d) x nodes`` of the path limit's node rule (`rnnntk.diagonal.limit_path.path_nodes`):
     quadrature ``n_w^d n_b`` nodes (about half after folding for an odd activation), else
     ``samples`` Monte Carlo nodes."""
-    from .limit_path import DEFAULT_NODES, DEFAULT_PATH_SAMPLES, ODD_ACTIVATIONS
-
     if method == "monte_carlo" or dim > 2:
         nodes = int(samples or DEFAULT_PATH_SAMPLES)
     else:
@@ -63,9 +65,6 @@ def limit_features(dim: int, *, method: str, activation: str, n_w=None, n_b=None
 
 def study_cost(spec) -> StudyCost:
     """`StudyCost` of a `rnnntk.diagonal.study.StudySpec`."""
-    from .network import parse_grad
-    from .study import chunk_layout
-
     d, S, G = spec.dim, spec.seeds, len(spec.grid)
     kw = spec.limit_kw
     F = limit_features(

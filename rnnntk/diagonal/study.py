@@ -48,18 +48,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import ConfigError, require
+from .._checks import ConfigError, RunError, check_positive_int, require
 from .._model import LimitOptions, check_agrees
 from ..data.dataset import Npz, make_dataset
 from ..divergence import check_values, second_moment
 from ..precision import float64
 from ..run.config import as_list, build_data, limit_options_from_config, model_from_config
-from ..run.provenance import fingerprint
+from ..run.provenance import file_digest, fingerprint, versions
 from .chunks import Checkpoint, chunk_layout, layout, resume, train_chunks
+from .cost import study_cost
 from .ensemble import device_mesh, init_ensemble, padded_seeds, predict_ensemble
 from .limit import flow_at, limit_kernel, limit_loss, off_sample, prepare_flow
+from .limit_path import (
+    ODD_ACTIVATIONS,
+    PathMoments,
+    coefficients,
+    eval_features,
+    path_loss,
+    path_moment_batches,
+    path_nodes,
+    pool_moments,
+    prepare_path_flow,
+)
 from .model import DiagonalRNN
-from .network import get_activation, parse_grad
+from .network import C_SECOND_MOMENT, get_activation, parse_grad
 
 
 @dataclass
@@ -160,7 +172,7 @@ def check_spec(spec: StudySpec) -> None:
     require(spec.law in LAWS, "limit.law", spec.law, f"one of {list(LAWS)}")
     if spec.law == "path":
         check_path_law(spec.path_length, spec.batches, spec.betas)
-        if isinstance(spec.source, Npz):
+        if spec.source.one_path:
             _path_segment(spec)
         return
     require(spec.bags >= 1, "limit.bags", spec.bags, "an integer >= 1")
@@ -178,8 +190,6 @@ MIN_BATCH_HISTORIES = 10
 
 def check_path_law(path_length, batches, betas) -> None:
     """The long-path limit's settings (``limit.law=path``); ``betas`` from ``training.beta``."""
-    from .._checks import check_positive_int
-
     n = check_positive_int(path_length, "limit.path_length")
     b = check_positive_int(batches, "limit.batches")
     require(b >= 2, "limit.batches", batches, "an integer >= 2 (the floor is the spread between the path's batches)")
@@ -293,8 +303,6 @@ def join_studies(spec: StudySpec, parts: list[dict[str, Any]], names: list[str] 
     ``to_json`` forms of studies that each hold a part of them (the jobs of a split sweep).
 
     Raises `RunError` naming a width, grid point or estimator that no part holds."""
-    from .._checks import RunError
-
     names = names or [f"part {i}" for i in range(len(parts))]
     parsed = [
         {
@@ -399,36 +407,28 @@ class PathLimitOnEval:
     ``L(t)`` from the pooled moments, the floor by the delete-one-batch jackknife."""
 
     def __init__(self, stage: dict[str, np.ndarray], alpha: float, symmetric: bool):
-        from .limit_path import prepare_path_flow
-
         self.alpha, self.symmetric = alpha, symmetric
         self.batches = _stage_batches(stage)
         self.Phi = np.asarray(stage["Phi_eval"])  # [Q, F]
-        self.pooled = _pool(self.batches)
+        self.pooled = pool_moments(self.batches)
         self.ode = prepare_path_flow(self.pooled, alpha=alpha, symmetric=symmetric)
 
     def _h(self, ode, mom, t) -> np.ndarray:
-        from .limit_path import coefficients
-
         return coefficients(ode, mom.b_psi, t)[0] @ self.Phi.T  # [T, Q]
 
     def h(self, t, h0=None) -> np.ndarray:
         """``h_t`` on the evaluation histories, ``[T, Q]``."""
         if h0 is not None:
-            from .._checks import RunError
-
             raise RunError("the path limit has no beta = 1/2 initial field: set limit.law=histories limit.bags=1")
         return self._h(self.ode, self.pooled, t)
 
     def floor(self, t) -> np.ndarray:
         """The estimated error of `h` from the finite path at times ``t`` (rms over the evaluation
         histories of the delete-one-batch jackknife standard error)."""
-        from .limit_path import prepare_path_flow
-
         B = len(self.batches)
         hs = []
         for j in range(B):
-            mom = _pool(self.batches, drop=j)
+            mom = pool_moments(self.batches, drop=j)
             hs.append(self._h(prepare_path_flow(mom, alpha=self.alpha, symmetric=self.symmetric), mom, t))
         hs = np.stack(hs)  # [B, T, Q]
         var = (B - 1) / B * np.sum((hs - hs.mean(axis=0)) ** 2, axis=0)
@@ -436,14 +436,10 @@ class PathLimitOnEval:
 
     def loss(self, t, ys=None) -> np.ndarray:
         """``L(t) = E_pi (y - h_t)^2 / 2`` on the law of the path."""
-        from .limit_path import coefficients, path_loss
-
         return path_loss(self.pooled, coefficients(self.ode, self.pooled.b_psi, t))[0]
 
 
 def _stage_batches(stage: dict[str, np.ndarray]):
-    from .limit_path import PathMoments
-
     G = np.asarray(stage["G"])
     H = np.asarray(stage["H"]) if "H" in stage else G
     return [
@@ -452,21 +448,12 @@ def _stage_batches(stage: dict[str, np.ndarray]):
     ]
 
 
-def _pool(batches, drop=None):
-    from .limit_path import pool_moments
-
-    return pool_moments(batches, drop=drop)
-
-
 def path_limit_stage(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
     """The moments of the limit's path per batch (``G [B, F, F]``, ``H`` for ``tbptt``, ``b_psi``,
     ``b_phi [B, F]``, ``r2``, ``count [B]``) and the features ``Phi_eval [Q, F]`` of the
     evaluation histories: one pass over the path serves every alpha, beta and time."""
-    from .limit_path import ODD_ACTIVATIONS, eval_features, path_moment_batches, path_nodes
-    from .network import C_SECOND_MOMENT
-
     m, kw = spec.model_kw, spec.limit_kw
-    if isinstance(spec.source, Npz):
+    if spec.source.one_path:
         x, y = (np.asarray(a, np.float64) for a in spec.source.segment(*_path_segment(spec)))
     else:
         x, y = (
@@ -549,8 +536,6 @@ def stage_key(spec: StudySpec, kind: str, **extra) -> dict[str, Any]:
     ``kind="limit"``: the limit's law, data and quadrature (not widths, alphas, betas or training
     time), so every job of a split sweep shares it. ``kind="width"``: everything but the other
     widths (each width trains on a prefix of one path per seed, the same whatever the widths)."""
-    from ..run.provenance import file_digest, versions
-
     d = {k: (repr(v) if k in ("source", "target") else v) for k, v in vars(spec).items()}
     if isinstance(spec.source, Npz) and os.path.isfile(spec.source.path):
         d["data_sha256"] = file_digest(spec.source.path)  # the file's content, not only its name
@@ -672,8 +657,6 @@ def bin_centres(spec: StudySpec, n: int) -> np.ndarray:
 def run_study(spec: StudySpec, ctx, *, tag: str = "study") -> StudyResult:
     """Run (or resume) the study; report per-chunk metrics through ``ctx``. Prints its estimated
     cost first (`rnnntk.diagonal.cost.study_cost`)."""
-    from .cost import study_cost
-
     check_spec(spec)
     print(f"{tag}: {study_cost(spec).describe()}", flush=True)
     with float64():  # the limit is float64
