@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from rnnntk.diagonal import run_study, spec_from_config
-from rnnntk.run import heuristic_rate
+from rnnntk.run import heuristic_rate, legend_outside
 
 from ._common import convergence_rows, final_slopes
 
@@ -57,7 +57,7 @@ def report(res, ctx) -> dict:
     ax.set_ylabel(r"slope of $\log D_N(T)$ vs $\log N$")
     ax.set_title(f"convergence rate across the kernel regime (widths {res.spec.widths[0]}..{res.spec.widths[-1]})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax, fontsize=8)
     ctx.figure(fig, "beta_phase")
     for r in slopes:
         if "slope" in r:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnntk.diagonal import run_study, spec_from_config
-from rnnntk.run import convergence_plot, heuristic_rate, new_figure
+from rnnntk.run import convergence_plot, heuristic_rate, legend_outside, new_figure
 
 from ._common import convergence_rows, final_slopes, grid_label
 
@@ -60,7 +60,7 @@ def report(res, ctx) -> dict:
         ax.set_ylabel(r"$D_N(T)$ = rms$_\pi$ |network - limit|")
         law = f"path L={s.path_length:.3g}" if s.law == "path" else f"P={s.P}"
         ax.set_title(f"finite RNN vs kernel limit at T={s.T:g} ({grad}, {law}, {s.seeds} seeds)")
-        ax.legend(fontsize=7)
+        legend_outside(ax)
         ctx.figure(fig, f"convergence_{grad.replace(':', '')}")
     for row in slopes:
         if "slope" in row:

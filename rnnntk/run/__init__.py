@@ -66,6 +66,7 @@ _EXPORTS = {
     "student_t_ppf": "metrics",
     "convergence_plot": "plots",
     "new_figure": "plots",
+    "legend_outside": "plots",
     "save": "plots",
     "EXCLUDED": "provenance",
     "EXCLUDED_EXPERIMENT": "provenance",

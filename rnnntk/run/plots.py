@@ -61,6 +61,12 @@ def convergence_plot(
     return fit
 
 
+def legend_outside(ax, fontsize: float = 7):
+    """The legend to the right of the axes, so that no entry hides a data point or an interval
+    (`save` crops the figure to include it)."""
+    return ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
 def save(fig, path_stem: str, formats=("png", "pdf")) -> list[str]:
     """Save ``fig`` as ``path_stem.png`` and ``.pdf``; returns the paths."""
     os.makedirs(os.path.dirname(path_stem) or ".", exist_ok=True)
