@@ -103,3 +103,39 @@ def test_float64_switches_on_and_restores():
         assert f() == jnp.float64 and f() == jnp.float64  # a decorator, reusable
         assert bool(jax.config.jax_enable_x64) is outer
     jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.parametrize("grad", ["rtrl", "tbptt:3"])
+def test_members_in_blocks_equal_one_vmap(grad):
+    """On a CPU `train_chunk` advances the members in cache-sized blocks (`member_block`): every
+    block size, also one that does not divide the members, gives the all-vmapped results to
+    float64 roundoff (each member's arithmetic is the same; only the batching differs)."""
+    from rnnntk.diagonal.ensemble import _chunk
+
+    S, G, L, n, d = 3, 2, 40, 9, 2
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(5), s))(jnp.arange(S))
+    ens = init_ensemble(keys, n, d, G, grad=grad, dtype=jnp.float64, model=MODEL)
+    xs = 0.7 * jax.random.normal(jax.random.key(6), (S, L, d), jnp.float64)
+    ys = jnp.sin(2.0 * xs[..., 0]) + 0.3
+    args = (xs, ys, jnp.ones(L), jnp.asarray([2.0, 0.5]), jnp.asarray([0.6, 0.9]), parse_grad(grad), MODEL.act)
+    copy = lambda: jax.tree.map(jnp.array, ens.state)  # noqa: E731  (the state is donated)
+    ref_state, ref_loss = _chunk(ens.params0, copy(), *args, 0)
+    assert ref_loss.shape == (S, G, L) and np.all(np.isfinite(np.asarray(ref_loss)))
+    for block in (1, 4, 5):
+        state, loss = _chunk(ens.params0, copy(), *args, block)
+        np.testing.assert_allclose(np.asarray(loss), np.asarray(ref_loss), rtol=1e-12, atol=1e-15)
+        for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(ref_state)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
+
+
+def test_member_block_fits_the_cache_on_cpu_only():
+    from rnnntk.diagonal.ensemble import CPU_BLOCK_BYTES, member_block
+
+    per = 102400 * 4 * (6 + 3)
+    assert member_block(102400, 1, 4, 16, platform="cpu") == max(1, CPU_BLOCK_BYTES // per)
+    assert member_block(102400, 1, 4, 16, platform="cpu") < 16
+    assert member_block(400, 1, 4, 16, platform="cpu") == 0  # all 16 fit: one vmap
+    assert member_block(25600, 1, 4, 16, platform="cpu") == 0
+    assert member_block(102400, 1, 4, 16, platform="gpu") == 0  # accelerators: one vmap
+    assert member_block(102400, 1, 4, 16, platform="cpu", mesh=object()) == 0  # a device mesh: one vmap
+    assert 0 < member_block(25600, 8, 8, 16, platform="cpu") < 16  # d = 8 in float64 outgrows it

@@ -89,18 +89,47 @@ def _init(keys, width, dim, grid, grad, dtype, model_kw):
     return Ensemble(params0, state)
 
 
-@partial(jax.jit, static_argnames=("est", "act"), donate_argnames=("state",))
-def _chunk(params0, state, xs, ys, lr_scale, alphas, betas, est: Estimator, act: Activation):
+#: On a CPU, the members of an ensemble advance in blocks whose working set (``theta_0``, ``delta``
+#: and the sensitivities of every member in the block) stays within about half of a typical
+#: last-level cache, one block after the other: vmapping every member makes each step stream the
+#: whole ensemble from memory once it outgrows the cache. Measured on 2 cores (L3 32 MiB; 16
+#: members, float32, d = 1, rtrl): at N = 102400 (3.7 MB per member, 59 MB in all) blocks of one
+#: member ran 7.2e8 unit-steps/s and a vmap of 4 members 8.1e8, against 3.9e8 with all 16 vmapped;
+#: at N = 25600 (15 MB in all) and below, one vmap of all members is as fast or faster.
+CPU_BLOCK_BYTES = 16 * 2**20
+
+
+def member_block(width: int, dim: int, itemsize: int, members: int, *, platform: str, mesh=None) -> int:
+    """How many members `train_chunk` advances together: 0 for all at once (one vmap, the layout
+    for accelerators and for a device mesh), else a block of at most ``members - 1`` members whose
+    working set is about `CPU_BLOCK_BYTES` (CPU only). The results do not depend on it."""
+    if mesh is not None or platform != "cpu":
+        return 0
+    per_member = width * itemsize * (6 + 3 * dim)  # c, b, their deltas, S, J^b; w, its delta, J^w
+    block = max(1, CPU_BLOCK_BYTES // per_member)
+    return 0 if block >= members else int(block)
+
+
+@partial(jax.jit, static_argnames=("est", "act", "block"), donate_argnames=("state",))
+def _chunk(params0, state, xs, ys, lr_scale, alphas, betas, est: Estimator, act: Activation, block: int = 0):
     TRACES["chunk"] += 1  # runs at trace time only
 
-    def per_seed(p0, st, x, y):
-        def per_point(s, a, b):
-            return _train_scan(p0, s, x, y, lr_scale, b, a, est, act)
+    def run(p0, st, x, y, a, b):
+        return _train_scan(p0, st, x, y, lr_scale, b, a, est, act)
 
-        return jax.vmap(per_point)(st, alphas, betas)
+    if block == 0:  # every member in one vmap: seeds (outer) x grid points (inner)
 
-    state, metrics = jax.vmap(per_seed)(params0, state, xs, ys)
-    return state, metrics.loss  # loss [S, G, L]
+        def per_seed(p0, st, x, y):
+            return jax.vmap(lambda s, a, b: run(p0, s, x, y, a, b))(st, alphas, betas)
+
+        state, metrics = jax.vmap(per_seed)(params0, state, xs, ys)
+        return state, metrics.loss  # loss [S, G, L]
+    S, G = xs.shape[0], alphas.shape[0]
+    each = lambda t: jax.tree.map(lambda v: jnp.repeat(v, G, axis=0), t)  # per seed -> per member  # noqa: E731
+    flat = lambda t: jax.tree.map(lambda v: v.reshape((S * G,) + v.shape[2:]), t)  # noqa: E731
+    members = (each(params0), flat(state), each(xs), each(ys), jnp.tile(alphas, S), jnp.tile(betas, S))
+    state, metrics = jax.lax.map(lambda m: run(*m), members, batch_size=block)
+    return jax.tree.map(lambda v: v.reshape((S, G) + v.shape[1:]), state), metrics.loss.reshape(S, G, -1)
 
 
 def train_chunk(ens: Ensemble, xs, ys, lr_scale, alphas, betas, *, est: Estimator, act: Activation):
@@ -113,6 +142,9 @@ def train_chunk(ens: Ensemble, xs, ys, lr_scale, alphas, betas, *, est: Estimato
     dt = np.dtype(ens.params0.c.dtype.name)  # convert on the host: no device op per shape
     mesh = _mesh_of(ens.params0.c)
     xs, ys = shard((np.asarray(xs, dt), np.asarray(ys, dt)), mesh)
+    c = ens.params0.c
+    block = member_block(c.shape[1], ens.params0.w.shape[-1], dt.itemsize, c.shape[0] * len(alphas),
+                         platform=next(iter(c.devices())).platform, mesh=mesh)  # fmt: skip
     state, loss = _chunk(
         ens.params0,
         ens.state,
@@ -123,6 +155,7 @@ def train_chunk(ens: Ensemble, xs, ys, lr_scale, alphas, betas, *, est: Estimato
         np.asarray(betas, dt),
         est,
         act,
+        block,
     )
     return Ensemble(ens.params0, state), loss
 
