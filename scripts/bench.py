@@ -37,8 +37,10 @@ threads (large ``N``). The CPU-time ratios next to it are a load-insensitive che
 single-threaded sizes. Memory: ``xla MiB`` is what the compiled ``train_online`` program
 allocates (arguments + outputs + temporaries, from XLA's memory analysis); the process peak RSS
 is printed at the end. Further sections: throughput against the number of steps (per-call
-overhead), float64 against float32 with the reasons (traffic and float64 rates), and an
-ensemble of 8 networks of ``N = 4000`` under ``jax.vmap`` against one network of ``N = 32000``.
+overhead), float64 against float32 with the reasons (traffic and float64 rates), an
+ensemble of 8 networks of ``N = 4000`` under ``jax.vmap`` against one network of ``N = 32000``, and
+a study's ensemble chunk at ``N = 102400`` (4 seeds x 4 grid points) all vmapped against the
+cache-sized blocks of members the studies use on a CPU (``--study-ensemble``: only this section).
 Exit status 1 if a target is missed.
 """
 
@@ -696,6 +698,55 @@ def ensemble(seeds, n_each, seconds, rounds):
     return dict(seeds=seeds, N_each=n_each, N_one=n_one, K=k, rate=rate, ratio=r, cpu_time_ratio=rc)
 
 
+def study_ensemble(n, seeds, grid, seconds, rounds):
+    """A study's ensemble chunk (`rnnntk.diagonal.ensemble.train_chunk`'s program) at one width:
+    ``seeds x grid`` members all in one vmap against the cache-sized blocks of members it uses on
+    a CPU (`member_block`), and the same work as one network trained alone per member."""
+    from rnnntk.diagonal.ensemble import _chunk, init_ensemble, member_block
+    from rnnntk.diagonal.network import get_activation
+    from rnnntk.diagonal.train import parse_grad
+
+    members = seeds * grid
+    k = steps_for(seconds, n * members, 4e8)
+    block = member_block(n, 1, 4, members, platform=jax.devices()[0].platform)
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(0), s))(jnp.arange(seeds))
+    ens = init_ensemble(keys, n, 1, grid, grad="rtrl", dtype=jnp.float32)
+    p1, x1, y1 = problem(n, 1, k, jnp.float32)
+    xs, ys = jnp.broadcast_to(x1, (seeds,) + x1.shape), jnp.broadcast_to(y1, (seeds,) + y1.shape)
+    args = (xs, ys, jnp.ones(k, jnp.float32), jnp.full(grid, ALPHA, jnp.float32), jnp.full(grid, BETA, jnp.float32))
+    static = (parse_grad("rtrl"), get_activation("tanh"))
+    state = {b: [jax.tree.map(jnp.array, ens.state)] for b in (0, block)}
+
+    def chunk(b):
+        def go():
+            state[b][0], loss = _chunk(ens.params0, state[b][0], *args, *static, b)  # the state is donated
+            return loss
+
+        return go
+
+    s1 = init_state(p1)
+    methods = {
+        "vmap": chunk(0),
+        "blocks": chunk(block),
+        "alone": lambda: train_steps(p1, s1, x1, y1, beta=BETA, alpha=ALPHA, check=False),
+    }
+    t = timed(methods, rounds)
+    work = {"vmap": members, "blocks": members, "alone": 1}
+    rate = {m: work[m] * n * k / statistics.median(v) for m, v in t.items()}
+    r = ratio(t, "blocks", "vmap")
+    ra = ratio(t, "blocks", "alone", work_a=members)
+    print(
+        f"\nStudy ensemble (float32, d = 1, K = {k}): {seeds} seeds x {grid} grid points of N = {n},"
+        f" blocks of {block or members}"
+    )
+    print(
+        f"  all vmapped {rate['vmap']:.3g} unit-steps/s, in blocks {rate['blocks']:.3g}, one network alone"
+        f" {rate['alone']:.3g}: blocks/vmap {r:.2f} (cpu-time {ratio(CPU, 'blocks', 'vmap'):.2f}),"
+        f" blocks/alone {ra:.2f}"
+    )
+    return dict(N=n, seeds=seeds, grid=grid, K=k, block=block, rate=rate, blocks_over_vmap=r, blocks_over_alone=ra)
+
+
 def targets(rows, ens):
     """The issue's targets, on wall-clock ratios (and, for reference, on CPU-time ratios)."""
     by = {(r["d"], r["N"]): r for r in rows}
@@ -726,6 +777,7 @@ def main(argv=None):
     ap.add_argument("--dims", help="comma-separated input dimensions d of the main table (default 1,8)")
     ap.add_argument("--table-only", action="store_true", help="only the main table and the roofline")
     ap.add_argument("--float64", action="store_true", help="with --table-only: also the float64 section")
+    ap.add_argument("--study-ensemble", action="store_true", help="only the study-ensemble section (N = 102400)")
     args = ap.parse_args(argv)
     if args.quick:
         widths, dims, seconds, loop_seconds, rounds = (100, 1000, 16000, 100000), (1, 8), 0.1, 0.1, 5
@@ -742,6 +794,9 @@ def main(argv=None):
         f" {os.cpu_count()} CPUs, devices {jax.devices()}, load average {os.getloadavg()[0]:.2f}"
     )
     t0 = time.time()
+    if args.study_ensemble:
+        study_ensemble(102400, 4, 4, 0.4 if args.quick else 1.0, rounds)
+        return 0
     glob = machine_global()
     rows = throughput_table(widths, dims, seconds, rounds, loop_seconds, glob)
     print_roofline(rows, glob)
@@ -754,6 +809,7 @@ def main(argv=None):
     overhead = call_overhead(1000, 8, rounds)
     f64 = float64_cost((1000, 16000, 100000), (1, 8), seconds, rounds)
     ens = ensemble(8, 4000, seconds * 2, rounds)
+    study = study_ensemble(102400, 4, 4, seconds * 4, rounds)
     tg = targets(rows, ens)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nprocess peak RSS {rss:.0f} MiB; {time.time() - t0:.0f} s; load average {os.getloadavg()[0]:.2f}")
@@ -767,6 +823,7 @@ def main(argv=None):
                     call_overhead=overhead,
                     float64=f64,
                     ensemble=ens,
+                    study_ensemble=study,
                     targets=tg,
                     peak_rss_mib=rss,
                 ),
