@@ -43,11 +43,12 @@ jax.config.update("jax_enable_x64", True)  # float32 runs pass float32 arrays ex
 import jax.numpy as jnp  # noqa: E402
 
 import rnnntk  # noqa: E402
-from rnnntk import actor_critic as ac, elman  # noqa: E402
+from rnnntk import actor_critic as ac  # noqa: E402
 from rnnntk.actor_critic import finite as F  # noqa: E402
 from rnnntk.actor_critic.mdp import features  # noqa: E402
 from rnnntk.actor_critic.nets import scale  # noqa: E402
 from rnnntk.diagonal.network import get_activation  # noqa: E402
+from rnnntk.elman import network as elman  # noqa: E402
 
 
 def timed(fn) -> float:

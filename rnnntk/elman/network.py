@@ -49,16 +49,18 @@ Activations (``ELMAN_ACTIVATIONS``): ``"erf"`` is the plain error function ``erf
 The empirical NTK is computed in closed form from one forward and one backward pass over the
 batch: the forward pass stores the states ``s^t`` and ``phi'(h^t)``, the backward pass the
 derivatives ``Delta^t = df/dh^t = phi'(h^t) (a_n v g_t + a_n W Delta^{t+1})`` (``g_t = [t = T]``
-for ``pool="last"``, ``1/T`` for ``"mean"``), each step one ``[B, n] x [n, n]`` product (the
-pools of `elman_empirical_ntks` share them, ``[2 B, n]`` rows). Every block of the kernel is then
+for ``pool="last"``, ``1/T`` for ``"mean"``), each step one ``[n, n] x [n, B]`` product on
+one column per sequence (the pools of `elman_empirical_ntks` share them, ``2 B`` columns; the
+forward pass reads ``W^T``, laid out once). Every block of the kernel is then
 a sum over time pairs of Gram matrices: ``grad_U f = sum_t x^t (Delta^t)^T / sqrt(d)`` gives
 ``(1/d) sum_{t,t'} <x^t, x'^{t'}> <Delta^t, Delta'^{t'}>``, ``grad_b f = sum_t Delta^t`` gives
 ``sum_{t,t'} <Delta^t, Delta'^{t'}>``, ``grad_v f = a_n`` (pooled states), and the recurrent
 matrix, used at every step, has ``grad_W f = a_n sum_t s^t (Delta^{t+1})^T`` (chain rule through
 the linear map), so its part is ``a_n^2 sum_{t,t'} <s^t, s'^{t'}> <Delta^{t+1}, Delta'^{t'+1}>``;
 the ``n x n`` gradient is never formed. Memory is ``O(B T n + B^2 T^2)``; time
-``O(B T n^2 + B^2 T^2 n)``, at large ``n`` the ``2 (T - 1)`` passes over ``W`` (memory-bound on a
-CPU: ``W`` is 512 MiB at ``n = 8192`` in float64), as for any exact method.
+``O(B T n^2 + B^2 T^2 n)``, at large ``n`` the ``2 (T - 1)`` passes over ``W`` (``W`` is 512 MiB
+at ``n = 8192`` in float64, and ``2 B`` or ``4 B`` flops per element of ``W`` read make them
+bound by the float64 multiply-add rate, not by memory, on a CPU), as for any exact method.
 """
 
 from __future__ import annotations
@@ -305,12 +307,16 @@ def elman_apply(params: ElmanParams, xs, *, pool: str = "last", activation: str 
 
 
 def _forward(W, U, b, xs, a, phi):
-    """States ``S [T, B, n]`` and derivatives ``phi'(h) [T, B, n]`` of a batch ``xs [B, T, d]``
-    (time-major: each step is one ``[B, n] x [n, n]`` product)."""
-    inp = jnp.einsum("btd,dn->tbn", xs, U) / jnp.sqrt(jnp.asarray(xs.shape[2], xs.dtype)) + b[None, None, :]
+    """States ``S [T, n, B]`` and derivatives ``phi'(h) [T, n, B]`` of a batch ``xs [B, T, d]``,
+    time-major and one column per sequence: each step is one ``[n, n] x [n, B]`` product
+    ``h^{t+1} = a W^T s^t + ...`` with ``W^T`` laid out once: XLA's CPU dot runs ``M @ X`` (the
+    contraction over ``M``'s contiguous rows) 1.5 to 2 times as fast as ``X @ M`` or ``M^T @ X``
+    for ``X`` of a few dozen columns (scripts/bench_kernels.py), which pays for the transpose."""
+    inp = jnp.einsum("btd,dn->tnb", xs, U) / jnp.sqrt(jnp.asarray(xs.shape[2], xs.dtype)) + b[None, :, None]
+    Wt = jax.lax.optimization_barrier(W.T)  # the barrier keeps XLA from folding the transpose into the dot
 
     def body(s, u):
-        s, ds = phi(a * (s @ W) + u)
+        s, ds = phi(a * (Wt @ s) + u)
         return s, (s, ds)
 
     s1, ds1 = phi(inp[0])  # s^0 = 0: the first step has no recurrent product
@@ -319,22 +325,22 @@ def _forward(W, U, b, xs, a, phi):
 
 
 def _backward(W, v, dS, a, pools):
-    """``Delta^t = df/dh^t [T, len(pools) B, n]`` for each pool's readout, from the last step back:
-    ``Delta^t = phi'(h^t) (a v g_t + a W Delta^{t+1})`` with ``g_t = [t = T]`` (``"last"``) or
-    ``1 / T`` (``"mean"``); all pools share each ``[.., n] x [n, n]`` product."""
-    T = dS.shape[0]
-    dS2 = jnp.concatenate([dS] * len(pools), axis=1)  # [T, P B, n]
-    B = dS.shape[1]
+    """``Delta^t = df/dh^t [T, n, len(pools) B]`` (one column per sequence and pool) for each
+    pool's readout, from the last step back: ``Delta^t = phi'(h^t) (a v g_t + a W Delta^{t+1})``
+    with ``g_t = [t = T]`` (``"last"``) or ``1 / T`` (``"mean"``); all pools share each
+    ``[n, n] x [n, .]`` product."""
+    T, _, B = dS.shape
+    dS2 = jnp.concatenate([dS] * len(pools), axis=2)  # [T, n, P B]
     last = (jnp.arange(T) == T - 1).astype(dS.dtype)
     g = jnp.stack([jnp.full((T,), 1.0 / T, dS.dtype) if p == "mean" else last for p in pools], axis=1)  # [T, P]
     g = jnp.repeat(g, B, axis=1)  # [T, P B]
 
     def body(d_next, step):
         ds, gt = step
-        d = ds * (a * gt[:, None] * v[None, :] + a * (d_next @ W.T))
+        d = ds * (a * v[:, None] * gt[None, :] + a * (W @ d_next))
         return d, d
 
-    dT = dS2[-1] * (a * g[-1][:, None] * v[None, :])  # the last step has no successor
+    dT = dS2[-1] * (a * v[:, None] * g[-1][None, :])  # the last step has no successor
     _, D = jax.lax.scan(body, dT, (dS2[:-1], g[:-1]), reverse=True)
     return jnp.concatenate([D, dT[None]])
 
@@ -348,14 +354,14 @@ def _empirical_ntks(params, xs, pools, activation):
     n = params.b.shape[0]
     a = width_scale(params.param, n)
     cw, cu, cb, cv = params.variances if params.param == "ntk" else (1.0, 1.0, 1.0, 1.0)
-    S, dS = _forward(params.W, params.U, params.b, xs, a, phi)  # [T, B, n]
-    D = _backward(params.W, params.v, dS, a, pools)  # [T, P B, n]
+    S, dS = _forward(params.W, params.U, params.b, xs, a, phi)  # [T, n, B]
+    D = _backward(params.W, params.v, dS, a, pools)  # [T, n, P B]
     Xg = jnp.einsum("ptd,qsd->ptqs", xs, xs) / d  # [B, T, B, T]: x^t . x'^s / d
-    Sm = jnp.moveaxis(S, 0, 1)  # [B, T, n]
+    Sm = jnp.transpose(S, (2, 0, 1))  # [B, T, n]
     Gs = jnp.einsum("pti,qsi->ptqs", Sm[:, :-1], Sm[:, :-1])  # s^t . s'^s, t, s < T
     out = []
     for i, pool in enumerate(pools):
-        Dp = jnp.moveaxis(D[:, i * B : (i + 1) * B], 0, 1)  # [B, T, n]
+        Dp = jnp.transpose(D[:, :, i * B : (i + 1) * B], (2, 0, 1))  # [B, T, n]
         Gd = jnp.einsum("pti,qsi->ptqs", Dp, Dp)  # Delta^t . Delta'^s
         pooled = Sm[:, -1] if pool == "last" else jnp.mean(Sm, axis=1)  # [B, n]
         K = cu * jnp.einsum("ptqs,ptqs->pq", Xg, Gd)  # grad_U f = sum_t x^t (Delta^t)^T / sqrt(d)
