@@ -243,11 +243,69 @@ def elman_init(
 def _draw(key, sd, n, d, dtype):
     kw, ku, kb, kv = jax.random.split(key, 4)
     return (
-        sd[0] * jax.random.normal(kw, (n, n), dtype),
-        sd[1] * jax.random.normal(ku, (d, n), dtype),
-        sd[2] * jax.random.normal(kb, (n,), dtype),
-        sd[3] * jax.random.normal(kv, (n,), dtype),
+        sd[0] * _normal(kw, (n, n), dtype),
+        sd[1] * _normal(ku, (d, n), dtype),
+        sd[2] * _normal(kb, (n,), dtype),
+        sd[3] * _normal(kv, (n,), dtype),
     )
+
+
+def _rotate_left(x, r: int):
+    return jax.lax.shift_left(x, np.uint32(r)) | jax.lax.shift_right_logical(x, np.uint32(32 - r))
+
+
+def _threefry2x32(k1, k2, x0, x1):
+    """The Threefry-2x32 hash (20 rounds) of the counters ``(x0, x1)`` under the key ``(k1, k2)``,
+    as JAX computes it, written out so that XLA fuses the rounds into one pass over the array (JAX's
+    CPU lowering loops over the rounds, each a pass over memory)."""
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x0 = x0 + x1
+            x1 = x0 ^ _rotate_left(x1, r)
+        x0, x1 = x0 + ks[(i + 1) % 3], x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
+
+
+def _normal(key, shape, dtype):
+    """``jax.random.normal(key, shape, dtype)``, the same numbers bit for bit, about 1.3 times as
+    fast on a CPU for float32 and float64 with JAX's default partitionable Threefry keys (the
+    counters, the 20 rounds in one fused pass, then JAX's own uniform and ``erf_inv`` transform);
+    any other key, dtype or configuration is passed to ``jax.random.normal``. tests/test_elman.py
+    checks the equality."""
+    size = math.prod(shape)
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    impl = str(jax.random.key_impl(key)) if typed else jax.config.jax_default_prng_impl
+    fast = (
+        jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+        and jax.config.jax_threefry_partitionable
+        and impl == "threefry2x32"
+        and key.shape == (() if typed else (2,))
+        and (typed or key.dtype == jnp.uint32)
+        and size < 2**32
+    )
+    if not fast:
+        return jax.random.normal(key, shape, dtype)
+    k1, k2 = jax.random.key_data(key) if typed else key
+    lo = jax.lax.iota(np.uint32, size).reshape(shape)  # the flat index; its high word is zero
+    b1, b2 = _threefry2x32(k1, k2, jnp.zeros_like(lo), lo)
+    dtype = np.dtype(dtype)
+    nbits, nmant = np.finfo(dtype).bits, np.finfo(dtype).nmant
+    if nbits == 64:
+        uint = np.dtype(np.uint64)
+        bits = jax.lax.shift_left(b1.astype(uint), uint.type(32)) | b2.astype(uint)
+    else:
+        uint = np.dtype(np.uint32)
+        bits = b1 ^ b2
+    # jax.random.uniform on [nextafter(-1, 0), 1), then sqrt(2) erf^{-1}
+    lo_u = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+    hi_u = np.array(1.0, dtype)
+    mantissa = jax.lax.shift_right_logical(bits, uint.type(nbits - nmant)) | np.array(1.0, dtype).view(uint)
+    u = jax.lax.bitcast_convert_type(mantissa, dtype) - np.array(1.0, dtype)
+    u = jax.lax.max(lo_u, u * (hi_u - lo_u) + lo_u)
+    return jax.lax.mul(np.array(np.sqrt(2), dtype), jax.lax.erf_inv(u))
 
 
 # --------------------------------------------------------------------------- forward pass
