@@ -14,10 +14,12 @@ Sections:
   the activation on the 8 preactivations a step reads (critic at ``(x, a)`` and ``(x', a')``,
   actor at the ``A = 3`` pairs of ``x`` and of ``x'``), their 8 output sums, and write them back.
   Throughput in unit-steps/s (seeds x units x steps / s).
-- ``elman``: `rnnntk.elman_init` + `rnnntk.elman_empirical_ntk` (both pools) at the experiment's
-  shapes (``B = 24`` sequences of ``T = 16`` steps, ``d = 1``, erf, float64) against the previous
-  drawing and NTK, and the time of one float64 ``[B, n] x [n, n]`` matmul per step (``2 T``
-  of them: forward and backward are the floor of any exact method).
+- ``elman``: `rnnntk.elman_init`'s draw and `rnnntk.elman_empirical_ntks` (both pools) at the
+  experiment's shapes (``B = 24`` sequences of ``T = 16`` steps, ``d = 1``, erf, float64) against
+  the previous draw (`jax.random.normal`, checked bit for bit) and NTK, against the kernel's
+  ``2 (T - 1)`` products alone (``W^T [n, B]`` forward, ``W [n, 2 B]`` backward, the floor of any
+  exact method) and against a square float64 GEMM (the machine's multiply-add rate); wall-clock and
+  CPU-time ratios.
 - ``limit``: `rnnntk.diagonal.limit.limit_kernel` on an AR(1) path (quadrature, ``d = 1``) split into its
   parts: the features of the nodes and the products ``sum_u omega_u phi_u phi_u^T`` (one GEMM per
   chunk of nodes); the products' flop rate is compared with a plain float64 matmul of the same
