@@ -28,12 +28,13 @@ raises `ConfigError` on a mismatch (`check_agrees`). This module holds what the 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jax
 
-from ._checks import ConfigError, check_positive_int, require
+from ._checks import ConfigError, _is_real, check_positive_int, require
 
 
 def _static(cls):
@@ -72,6 +73,40 @@ def check_agrees(model, **loose) -> None:
 # --------------------------------------------------------------------------- limit options
 
 
+def _check_tol(value: Any, field: str) -> None:
+    require(_is_real(value) and 0.0 < float(value) < 1.0, field, value, "a number in (0, 1)")
+
+
+#: the rule of each numerical field of `LimitOptions`, written once: `LimitOptions` applies it to its
+#: fields and the configuration's `validate` to the group ``limit`` before anything compiles (both
+#: through `check_limit_fields`). Each rule is ``check(value, field)``, raising `ConfigError` that
+#: names the field and the allowed values. ``method`` and ``w_rule`` are names whose allowed values
+#: depend on the family; they are checked where the family is known.
+LIMIT_FIELD_RULES: dict[str, Callable[[Any, str], Any]] = {
+    "tol": _check_tol,
+    "n_w": check_positive_int,
+    "n_b": check_positive_int,
+    "samples": check_positive_int,
+    "path_samples": check_positive_int,
+    "nodes": check_positive_int,
+    "chunk": check_positive_int,
+}
+#: fields that must hold a value when present (the others: ``None`` leaves the family's default)
+LIMIT_FIELDS_REQUIRED = ("chunk",)
+
+
+def check_limit_fields(values: Mapping[str, Any], group: str = "limit") -> None:
+    """Check the fields of `LIMIT_FIELD_RULES` present in ``values`` (a dict or a config node);
+    a `ConfigError` names ``<group>.<field>``, its value and the allowed values. A field that is
+    absent, or ``None`` (unless in `LIMIT_FIELDS_REQUIRED`), is left alone."""
+    for f, check in LIMIT_FIELD_RULES.items():
+        if f not in values:
+            continue
+        v = values[f]
+        if v is not None or f in LIMIT_FIELDS_REQUIRED:
+            check(v, f"{group}.{f}")
+
+
 @_static
 @dataclass(frozen=True)
 class LimitOptions:
@@ -99,12 +134,7 @@ class LimitOptions:
 
     def __post_init__(self):
         require(isinstance(self.method, str), "limit.method", self.method, "a method name")
-        if self.tol is not None:
-            require(0.0 < float(self.tol) < 1.0, "limit.tol", self.tol, "a number in (0, 1)")
-        for f in ("n_w", "n_b", "samples", "path_samples", "nodes"):
-            if getattr(self, f) is not None:
-                check_positive_int(getattr(self, f), f"limit.{f}")
-        check_positive_int(self.chunk, "limit.chunk")
+        check_limit_fields({f: getattr(self, f) for f in LIMIT_FIELD_RULES})
 
     def diagonal_kw(self) -> dict[str, Any]:
         """Keywords of `rnnntk.diagonal.limit.limit_kernel` (the node options)."""

@@ -14,10 +14,12 @@ Sections:
   the activation on the 8 preactivations a step reads (critic at ``(x, a)`` and ``(x', a')``,
   actor at the ``A = 3`` pairs of ``x`` and of ``x'``), their 8 output sums, and write them back.
   Throughput in unit-steps/s (seeds x units x steps / s).
-- ``elman``: `rnnntk.elman_init` + `rnnntk.elman_empirical_ntk` (both pools) at the experiment's
-  shapes (``B = 24`` sequences of ``T = 16`` steps, ``d = 1``, erf, float64) against the previous
-  drawing and NTK, and the time of one float64 ``[B, n] x [n, n]`` matmul per step (``2 T``
-  of them: forward and backward are the floor of any exact method).
+- ``elman``: `rnnntk.elman_init`'s draw and `rnnntk.elman_empirical_ntks` (both pools) at the
+  experiment's shapes (``B = 24`` sequences of ``T = 16`` steps, ``d = 1``, erf, float64) against
+  the previous draw (`jax.random.normal`, checked bit for bit) and NTK, against the kernel's
+  ``2 (T - 1)`` products alone (``W^T [n, B]`` forward, ``W [n, 2 B]`` backward, the floor of any
+  exact method) and against a square float64 GEMM (the machine's multiply-add rate); wall-clock and
+  CPU-time ratios.
 - ``limit``: `rnnntk.diagonal.limit.limit_kernel` on an AR(1) path (quadrature, ``d = 1``) split into its
   parts: the features of the nodes and the products ``sum_u omega_u phi_u phi_u^T`` (one GEMM per
   chunk of nodes); the products' flop rate is compared with a plain float64 matmul of the same
@@ -43,11 +45,12 @@ jax.config.update("jax_enable_x64", True)  # float32 runs pass float32 arrays ex
 import jax.numpy as jnp  # noqa: E402
 
 import rnnntk  # noqa: E402
-from rnnntk import actor_critic as ac, elman  # noqa: E402
+from rnnntk import actor_critic as ac  # noqa: E402
 from rnnntk.actor_critic import finite as F  # noqa: E402
 from rnnntk.actor_critic.mdp import features  # noqa: E402
 from rnnntk.actor_critic.nets import scale  # noqa: E402
 from rnnntk.diagonal.network import get_activation  # noqa: E402
+from rnnntk.elman import network as elman  # noqa: E402
 
 
 def timed(fn) -> float:
@@ -56,14 +59,21 @@ def timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def rounds_table(methods: dict, rounds: int, work: dict, unit: str, base: str) -> dict:
-    """Run ``methods`` interleaved for ``rounds`` rounds; print rates and per-round ratios to ``base``."""
+def rounds_table(methods: dict, rounds: int, work: dict, unit: str, base: str, cpu: dict | None = None) -> dict:
+    """Run ``methods`` interleaved for ``rounds`` rounds; print rates and per-round ratios to ``base``.
+
+    With a dict ``cpu``, also record each call's CPU time of this process (all its threads) into
+    it and print the CPU-time ratios: on a shared machine the wall time counts the other
+    processes' load, the CPU time much less so."""
     for f in methods.values():  # warm-up (compile)
         jax.block_until_ready(f())
     times = {k: [] for k in methods}
+    cpus = {k: [] for k in methods}
     for _ in range(rounds):
         for k, f in methods.items():
+            c0 = time.process_time()
             times[k].append(timed(f))
+            cpus[k].append(time.process_time() - c0)
     for k in methods:
         ratios = [b / t for b, t in zip(times[base], times[k])]
         med = statistics.median(times[k])
@@ -71,6 +81,18 @@ def rounds_table(methods: dict, rounds: int, work: dict, unit: str, base: str) -
         per = " ".join(f"{r:6.2f}" for r in ratios)
         ratio = statistics.median(ratios)
         print(f"  {k:>16}: {med * 1e3:9.1f} ms  {rate}  {base} time / time, per round: {per}, median {ratio:.2f}")
+    if cpu is not None:
+        cpu.update(cpus)
+        print("  CPU time (all threads of this process):")
+        for k in methods:
+            ratios = [b / t for b, t in zip(cpus[base], cpus[k])]
+            med = statistics.median(cpus[k])
+            rate = f"{work[k] / med:10.3g} {unit}/cpu" if k in work else " " * 11 + " " * (len(unit) + 4)
+            per = " ".join(f"{r:6.2f}" for r in ratios)
+            print(
+                f"  {k:>16}: {med * 1e3:9.1f} ms  {rate}  {base} / cpu, per round: {per},"
+                f" median {statistics.median(ratios):.2f}"
+            )
     return times
 
 
@@ -225,6 +247,29 @@ def _old_elman_ntk(params, xs, pool, activation):
     return K + (cw * a * a) * jnp.einsum("ptqs,ptqs->pq", Gs, Gd)
 
 
+@partial(jax.jit, static_argnames=("n", "d", "dtype"))
+def _old_draw(key, sd, n, d, dtype):
+    """The previous `elman._draw`: `jax.random.normal` for each parameter."""
+    kw, ku, kb, kv = jax.random.split(key, 4)
+    return (
+        sd[0] * jax.random.normal(kw, (n, n), dtype),
+        sd[1] * jax.random.normal(ku, (d, n), dtype),
+        sd[2] * jax.random.normal(kb, (n,), dtype),
+        sd[3] * jax.random.normal(kv, (n,), dtype),
+    )
+
+
+@partial(jax.jit, static_argnames=("steps",))
+def _products(W, S, D, steps):
+    """The kernel's ``2 (T - 1)`` products alone, as `elman._forward` and `elman._backward` form
+    them: ``W^T`` laid out once, then ``T - 1`` products ``W^T [n, B]`` and ``T - 1`` products
+    ``W [n, 2 B]`` (the forward and backward recursions, each step waiting for the last)."""
+    Wt = jax.lax.optimization_barrier(W.T)
+    s = jax.lax.scan(lambda s, _: (jnp.tanh(Wt @ s * 0.01), None), S, None, length=steps)[0]
+    d = jax.lax.scan(lambda d, _: (jnp.tanh(W @ d * 0.01), None), D, None, length=steps)[0]
+    return s, d
+
+
 def bench_elman(rounds: int, width: int) -> None:
     B, T, d = 24, 16, 1
     var = dict(var_w=1.0, var_u=1.0, var_b=0.1, var_v=1.0)
@@ -232,28 +277,49 @@ def bench_elman(rounds: int, width: int) -> None:
     key = jax.random.key(0)
     p = rnnntk.elman_init(key, width, d, **var, dtype=jnp.float64)
     pools = ("last", "mean")
-    S = jax.random.normal(jax.random.key(3), (B, width), jnp.float64)
-    mm = jax.jit(lambda S, W: S @ W)
+    f64 = jnp.dtype(jnp.float64)
+    same = all(
+        bool(jnp.array_equal(o, w))
+        for o, w in zip(_old_draw(key, jnp.ones(4), width, d, f64), elman._draw(key, jnp.ones(4), width, d, f64))
+    )
+    S = jax.random.normal(jax.random.key(3), (width, B), jnp.float64)
+    D = jax.random.normal(jax.random.key(4), (width, 2 * B), jnp.float64)
+    m = 2048
+    A = jax.random.normal(jax.random.key(5), (m, m), jnp.float64)
+    gemm = jax.jit(lambda A: A @ A)
     old = [_old_elman_ntk(p, xs, pool, "erf") for pool in pools]
     new = elman.elman_empirical_ntks(p, xs, pools=pools, activation="erf")
     err = max(float(jnp.max(jnp.abs(o - k)) / jnp.max(jnp.abs(o))) for o, k in zip(old, new))
+    flops = 2.0 * (T - 1) * width * width * 3 * B  # forward B columns, backward 2 B, per step
     print(f"Elman empirical NTK: n = {width}, B = {B}, T = {T}, d = {d}, erf, float64, pools {pools}")
-    print(f"  max |new - old| / max |old| = {err:.2e}")
+    print(f"  max |new - old| / max |old| = {err:.2e}; new draw == old draw bit for bit: {same}")
+    print(
+        f"  products: {2 * (T - 1)} of [n, n] x [n, {B} or {2 * B}], {flops / 1e9:.0f} GFLOP"
+        f" (the rest of the kernel, the Gram matrices, ~{2 * 3 * (B * T) ** 2 * width / 1e9:.0f} GFLOP)"
+    )
     methods = {
-        "old draw": lambda: elman._draw(key, jnp.ones(4), width, d, jnp.dtype(jnp.float64)),
+        "old draw": lambda: _old_draw(key, jnp.ones(4), width, d, f64),
+        "new draw": lambda: elman._draw(key, jnp.ones(4), width, d, f64),
         "old ntk 2 pools": lambda: [_old_elman_ntk(p, xs, pool, "erf") for pool in pools],
         "new ntk 2 pools": lambda: elman.elman_empirical_ntks(p, xs, pools=pools, activation="erf"),
         "new ntk per pool": lambda: [rnnntk.elman_empirical_ntk(p, xs, pool=pool, activation="erf") for pool in pools],
-        "32 matmuls": lambda: [mm(S, p.W) for _ in range(2 * T)],
+        "products alone": partial(_products, p.W, S, D, T - 1),
+        f"GEMM {m}": partial(gemm, A),
     }
-    t = rounds_table(methods, rounds, {}, "", "old ntk 2 pools")
-    for new in ("new ntk 2 pools", "new ntk per pool"):
-        per = [(dr + o) / (dr + nw) for dr, o, nw in zip(t["old draw"], t["old ntk 2 pools"], t[new])]
-        print(
-            f"  per network (draw + both pools), old / ({new}) per round: "
-            + " ".join(f"{r:.2f}" for r in per)
-            + f", median {statistics.median(per):.2f}"
-        )
+    work = {"new ntk 2 pools": flops, "products alone": flops, f"GEMM {m}": 2.0 * m**3}
+    cpu = {}
+    t = rounds_table(methods, rounds, work, "flop/s", "old ntk 2 pools", cpu)
+    for label, u in (("wall", t), ("cpu", cpu)):
+        for new in ("new ntk 2 pools", "new ntk per pool"):
+            per = [
+                (od + o) / (nd + nw)
+                for od, o, nd, nw in zip(u["old draw"], u["old ntk 2 pools"], u["new draw"], u[new])
+            ]
+            print(
+                f"  per network (draw + both pools), old / new ({new}), {label} time per round: "
+                + " ".join(f"{r:.2f}" for r in per)
+                + f", median {statistics.median(per):.2f}"
+            )
 
 
 # --------------------------------------------------------------------------- limit kernel

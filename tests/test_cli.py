@@ -76,6 +76,8 @@ def test_scale_preset_under_command_line_overrides(tmp_path):
         ("limit.P=9", r"limit.P = 9 .*integer >= 10"),
         ("limit.bags=2 limit.Q=3", r"limit.Q = 3 .*integer >= 10"),
         ("limit.bags=0", r"limit.bags = 0 .*integer >= 1"),
+        ("+limit.n_w=0", r"limit.n_w = 0 .*integer >= 1"),
+        ("limit.tol=1.5", r"limit.tol = 1.5 .*a number in \(0, 1\)"),
         # keys that no group has, added with + or ++
         ("+training.foo=1", r"training.foo \(added with \+\) is not a field of the group training: .*'alpha', 'beta'"),
         ("++limit.pp=3", r"limit.pp \(added with \+\) is not a field of the group limit: .*'P', 'Q'.*'samples'"),

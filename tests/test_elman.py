@@ -2,6 +2,7 @@
 Gaussian expectations against adaptive integration, and the limit against wide networks."""
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +62,34 @@ def test_init_shapes_variances_and_param():
     assert rnnntk.elman_init(jax.random.key(0), 4, 2, **VV).variances == (0.7, 2.0, 0.2, 1.5)
     assert p.variances is None
     assert rnnntk.elman_init(jax.random.key(0), 4, 2, **VV, param="ntk_as_drawn").variances is None
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_sampler_draws_what_jax_random_normal_draws(dtype):
+    """`elman_init`'s normals (a fused Threefry pass) are `jax.random.normal`'s, bit for bit: the
+    same key draws the same network. Typed and raw keys, odd and even sizes, a non-default key
+    implementation (passed through) and the full draw of `elman_init`."""
+    from rnnntk.elman.network import _normal
+
+    keys = [jax.random.key(0), jax.random.key(12345), jax.random.PRNGKey(7), jax.random.key(3, impl="rbg")]
+    for key in keys:
+        for shape in [(5,), (3, 257), (64, 64), (2, 3, 5)]:
+            want = np.asarray(jax.random.normal(key, shape, dtype))
+            got = np.asarray(jax.jit(_normal, static_argnums=(1, 2))(key, shape, dtype))
+            assert got.dtype == want.dtype and np.array_equal(got, want), (key, shape)
+
+    # elman_init against the previous draw (jitted too: XLA may fuse the scale into the transform)
+    @partial(jax.jit, static_argnames=("n", "d", "dtype"))
+    def previous_draw(key, sd, n, d, dtype):
+        ks = jax.random.split(key, 4)
+        return [s * jax.random.normal(k, shape, dtype) for s, k, shape in zip(sd, ks, [(n, n), (d, n), (n,), (n,)])]
+
+    sd = jnp.asarray([math.sqrt(VV[k]) for k in ("var_w", "var_u", "var_b", "var_v")], dtype)
+    for seed, n in [(9, 33), (10, 256)]:
+        p = rnnntk.elman_init(jax.random.key(seed), n, 2, **VV, dtype=dtype)
+        want = previous_draw(jax.random.key(seed), sd, n, 2, jnp.dtype(dtype))
+        for got, w in zip((p.W, p.U, p.b, p.v), want):
+            assert np.array_equal(np.asarray(got), np.asarray(w))
 
 
 NAIVE_CASES = [  # every parameterisation, pooling and activation

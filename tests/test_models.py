@@ -169,3 +169,40 @@ def test_limit_options_refuse_what_a_family_does_not_use():
         LimitOptions(tol=2.0)
     with pytest.raises(rnnntk.ConfigError, match="b0"):
         DiagonalRNN(b0=1.2)
+
+
+@pytest.mark.parametrize(
+    "field,value,allowed",
+    [
+        ("tol", 2.0, r"a number in \(0, 1\)"),
+        ("tol", 0, r"a number in \(0, 1\)"),
+        ("n_w", 0, "an integer >= 1"),
+        ("n_b", 2.5, "an integer >= 1"),  # was cast to 2 by the config's builder
+        ("samples", -3, "an integer >= 1"),
+        ("path_samples", 0, "an integer >= 1"),
+    ],
+)
+def test_limit_fields_have_one_rule_for_the_config_and_the_api(field, value, allowed):
+    """`validate` (before anything compiles) and `LimitOptions` raise the same message for a bad
+    ``limit.<field>``: the one rule of `LIMIT_FIELD_RULES`."""
+    from rnnntk.cli import compose
+    from rnnntk.config import validate
+
+    msg = rf"^limit\.{field} = {value!r} is not allowed: expected {allowed}$"
+    with pytest.raises(rnnntk.ConfigError, match=msg):
+        LimitOptions(**{field: value})
+    add = "" if field == "tol" else "+"  # tol is in the group's file; the others are added
+    override = f"{add}limit.{field}={value}"
+    cfg = compose(["experiment=convergence", "scale=tiny", "logger=none", "progress=false", override])
+    with pytest.raises(rnnntk.ConfigError, match=msg):
+        validate(cfg)
+
+
+def test_limit_options_leave_unset_fields_alone_but_need_a_chunk():
+    from rnnntk._model import LIMIT_FIELD_RULES, check_limit_fields
+
+    assert set(LIMIT_FIELD_RULES) == {"tol", "n_w", "n_b", "samples", "path_samples", "nodes", "chunk"}
+    check_limit_fields({"n_w": None, "samples": None, "other": 0})  # unset, and not a limit field
+    LimitOptions(tol=1e-8, n_w=12, n_b=5, samples=512, path_samples=64, nodes=40, chunk=16)
+    with pytest.raises(rnnntk.ConfigError, match=r"^limit\.chunk = None is not allowed: expected an integer >= 1$"):
+        LimitOptions(chunk=None)

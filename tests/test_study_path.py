@@ -103,6 +103,50 @@ def test_batches_pool_to_the_whole_path(x64):
     assert np.abs(parts[0].G - parts[1].G).max() > 1e-3
 
 
+def test_batch_moments_report_progress_once_per_batch(x64):
+    """`path_moment_batches` hands its progress callback the batch indices once, and the moments do
+    not depend on it (bit-identical with and without)."""
+    from rnnntk.diagonal.limit_path import path_moment_batches, path_nodes
+    from rnnntk.diagonal.network import get_activation, parse_grad
+
+    xs, ys = make_dataset(jax.random.key(7), 400, dim=1, dtype=jnp.float64)
+    nodes = path_nodes(1, b0=0.5, s_w=1.3, method="quadrature", n_w=8, n_b=4)
+    kw = dict(burn=40, est=parse_grad("rtrl"), act=get_activation("tanh"), chunk=50, batches=3)
+    calls, seen = [], []
+
+    def progress(it):
+        calls.append(len(it))
+        for j in it:
+            seen.append(j)
+            yield j
+
+    with_p = path_moment_batches(nodes, np.asarray(xs), np.asarray(ys), progress=progress, **kw)
+    without = path_moment_batches(nodes, np.asarray(xs), np.asarray(ys), **kw)
+    assert calls == [3] and seen == [0, 1, 2]
+    for a, b in zip(with_p, without):
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_path_limit_reports_its_batches_through_the_run_context(quiet, tmp_path, capsys, x64):
+    """`build_limit` with law=path reports the path's batches through ``ctx.progress`` (in a log at
+    most one line every few seconds, and always the last), nothing with ``progress=false`` (a
+    quiet context), and nothing when the stage is loaded instead of computed."""
+    from rnnntk.run.runctx import RunContext
+
+    spec = spec_from_config(compose(["experiment=convergence", "scale=tiny", *NODES]))
+    spec = dataclasses.replace(spec, path_length=300, batches=4)
+    xe, ye = make_dataset(jax.random.key(2), spec.n_eval + spec.limit_burn, dim=1, dtype=jnp.float64)
+    ctx = RunContext(str(tmp_path), quiet=quiet)
+    build_limit(spec, ctx, "rtrl", study._keys(spec), np.asarray(xe), np.asarray(ye), "t")
+    first = capsys.readouterr().err
+    build_limit(spec, ctx, "rtrl", study._keys(spec), np.asarray(xe), np.asarray(ye), "t")
+    second = capsys.readouterr().err
+    assert ("limit rtrl path (4 batches): 4/4 done" in first) != quiet
+    assert "limit rtrl path" not in second and ctx.reused == ["limit_rtrl_path"]
+
+
 @pytest.mark.parametrize(
     "override,match",
     [

@@ -44,6 +44,7 @@ decomposition) and on the evaluation histories (``h0_eval``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import NamedTuple
 
@@ -52,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import ConfigError, check_positive, check_positive_int, require
+from ..precision import float64
 from .limit import EIG_COND_MAX, KernelODE, Nodes, _check_limit_args, flow_at, monte_carlo_nodes, quadrature_nodes
 from .network import C_SECOND_MOMENT, Activation, Estimator, init_sensitivities, parse_grad, step, unit_features
 from .ntk import MEMORY_BUDGET
@@ -255,11 +257,16 @@ def path_moment_batches(
     h0=None,
     chunk: int | None = None,
     batches: int = 1,
+    progress: Callable[[Iterable], Iterable] | None = None,
 ) -> list[PathMoments]:
     """`path_moments` of ``batches`` consecutive segments of the histories of one path (batch
     means): batch ``j`` averages the histories ending at steps ``burn + [j L / B, (j + 1) L / B)``,
     each history running from the start of the path (the node states are carried across the
-    batch boundaries, so `pool_moments` of the batches is `path_moments` of the whole path)."""
+    batch boundaries, so `pool_moments` of the batches is `path_moments` of the whole path).
+
+    ``progress``: wraps the iterable of batch indices ``range(batches)`` (e.g. a run's
+    ``ctx.progress``); each index is handed on once the batch's streamed moments are on the host,
+    so a report after each item reflects work done, not work queued."""
     K, d = xs.shape
     U = nodes.w.shape[0]
     F = (2 + d) * U
@@ -281,7 +288,8 @@ def path_moment_batches(
     ends = [burn + (j + 1) * L // batches for j in range(batches)]
     n = min(n, max(e - s for s, e in zip([0, *ends[:-1]], ends)))  # no chunk longer than a batch
     out, lo = [], 0
-    for j, end in enumerate(ends):
+    for j in progress(range(batches)) if progress is not None else range(batches):
+        end = ends[j]
         sums = (zF, zF, jnp.zeros((M, F), dt), jnp.zeros((M, F), dt), jnp.zeros((M,), dt))
         first = burn + j * L // batches
         for c0 in range(lo, end, n):
@@ -444,9 +452,7 @@ def path_limit(
                 f"h0 {h0.shape} and h0_eval {h0_eval.shape} do not match: expected [K] and [Q] (or [M, K], [M, Q])"
                 f" with K = {K}, Q = {Q}"
             )
-    x64 = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)  # the moments and the solve are float64
-    try:
+    with float64():  # the moments and the solve are float64
         nodes = path_nodes(
             xs.shape[1],
             b0=b0,
@@ -468,8 +474,6 @@ def path_limit(
         if h0_eval is not None:
             h = h + h0_eval.reshape(-1, Q)[:, None, :]
         return PathLimit(h, path_loss(mom, a), a, np.atleast_1d(np.asarray(t, np.float64)), Phi.shape[1])
-    finally:
-        jax.config.update("jax_enable_x64", x64)
 
 
 def limit_predict_path(xs, ys, eval_xs, *, t, h0=None, h0_eval=None, **kw) -> np.ndarray:

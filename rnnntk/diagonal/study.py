@@ -448,10 +448,11 @@ def _stage_batches(stage: dict[str, np.ndarray]):
     ]
 
 
-def path_limit_stage(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarray]:
+def path_limit_stage(spec: StudySpec, grad: str, key, xe, *, progress=None) -> dict[str, np.ndarray]:
     """The moments of the limit's path per batch (``G [B, F, F]``, ``H`` for ``tbptt``, ``b_psi``,
     ``b_phi [B, F]``, ``r2``, ``count [B]``) and the features ``Phi_eval [Q, F]`` of the
-    evaluation histories: one pass over the path serves every alpha, beta and time."""
+    evaluation histories: one pass over the path serves every alpha, beta and time. ``progress``
+    wraps the iterable of the path's batches (`path_moment_batches`)."""
     m, kw = spec.model_kw, spec.limit_kw
     if spec.source.one_path:
         x, y = (np.asarray(a, np.float64) for a in spec.source.segment(*_path_segment(spec)))
@@ -480,7 +481,7 @@ def path_limit_stage(spec: StudySpec, grad: str, key, xe) -> dict[str, np.ndarra
     c2 = C_SECOND_MOMENT[m["c_dist"]]
     est = parse_grad(grad, allow_bptt=False)
     moms = path_moment_batches(
-        nodes, x, y, burn=spec.limit_burn, est=est, act=act, c2=c2, batches=spec.batches
+        nodes, x, y, burn=spec.limit_burn, est=est, act=act, c2=c2, batches=spec.batches, progress=progress
     )
     out = {
         "G": np.stack([mm.G for mm in moms]),
@@ -560,9 +561,12 @@ def build_limit(spec: StudySpec, ctx, grad: str, keys, xe, ye, tag: str) -> tupl
         return stage_key(spec, "limit", grad=grad, part=part)
 
     if spec.law == "path":
+        desc = f"limit {grad} path ({spec.batches} batches)"
         stage = ctx.cached(  # named without the tag: the studies of one sweep share it
             f"limit_{g}_path",
-            lambda: path_limit_stage(spec, grad, keys["path"], xe),
+            lambda: path_limit_stage(
+                spec, grad, keys["path"], xe, progress=lambda it: ctx.progress(it, total=spec.batches, desc=desc)
+            ),
             key=key("path"),
             share=True,
         )

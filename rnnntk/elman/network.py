@@ -49,16 +49,18 @@ Activations (``ELMAN_ACTIVATIONS``): ``"erf"`` is the plain error function ``erf
 The empirical NTK is computed in closed form from one forward and one backward pass over the
 batch: the forward pass stores the states ``s^t`` and ``phi'(h^t)``, the backward pass the
 derivatives ``Delta^t = df/dh^t = phi'(h^t) (a_n v g_t + a_n W Delta^{t+1})`` (``g_t = [t = T]``
-for ``pool="last"``, ``1/T`` for ``"mean"``), each step one ``[B, n] x [n, n]`` product (the
-pools of `elman_empirical_ntks` share them, ``[2 B, n]`` rows). Every block of the kernel is then
+for ``pool="last"``, ``1/T`` for ``"mean"``), each step one ``[n, n] x [n, B]`` product on
+one column per sequence (the pools of `elman_empirical_ntks` share them, ``2 B`` columns; the
+forward pass reads ``W^T``, laid out once). Every block of the kernel is then
 a sum over time pairs of Gram matrices: ``grad_U f = sum_t x^t (Delta^t)^T / sqrt(d)`` gives
 ``(1/d) sum_{t,t'} <x^t, x'^{t'}> <Delta^t, Delta'^{t'}>``, ``grad_b f = sum_t Delta^t`` gives
 ``sum_{t,t'} <Delta^t, Delta'^{t'}>``, ``grad_v f = a_n`` (pooled states), and the recurrent
 matrix, used at every step, has ``grad_W f = a_n sum_t s^t (Delta^{t+1})^T`` (chain rule through
 the linear map), so its part is ``a_n^2 sum_{t,t'} <s^t, s'^{t'}> <Delta^{t+1}, Delta'^{t'+1}>``;
 the ``n x n`` gradient is never formed. Memory is ``O(B T n + B^2 T^2)``; time
-``O(B T n^2 + B^2 T^2 n)``, at large ``n`` the ``2 (T - 1)`` passes over ``W`` (memory-bound on a
-CPU: ``W`` is 512 MiB at ``n = 8192`` in float64), as for any exact method.
+``O(B T n^2 + B^2 T^2 n)``, at large ``n`` the ``2 (T - 1)`` passes over ``W`` (``W`` is 512 MiB
+at ``n = 8192`` in float64, and ``2 B`` or ``4 B`` flops per element of ``W`` read make them
+bound by the float64 multiply-add rate, not by memory, on a CPU), as for any exact method.
 """
 
 from __future__ import annotations
@@ -241,11 +243,69 @@ def elman_init(
 def _draw(key, sd, n, d, dtype):
     kw, ku, kb, kv = jax.random.split(key, 4)
     return (
-        sd[0] * jax.random.normal(kw, (n, n), dtype),
-        sd[1] * jax.random.normal(ku, (d, n), dtype),
-        sd[2] * jax.random.normal(kb, (n,), dtype),
-        sd[3] * jax.random.normal(kv, (n,), dtype),
+        sd[0] * _normal(kw, (n, n), dtype),
+        sd[1] * _normal(ku, (d, n), dtype),
+        sd[2] * _normal(kb, (n,), dtype),
+        sd[3] * _normal(kv, (n,), dtype),
     )
+
+
+def _rotate_left(x, r: int):
+    return jax.lax.shift_left(x, np.uint32(r)) | jax.lax.shift_right_logical(x, np.uint32(32 - r))
+
+
+def _threefry2x32(k1, k2, x0, x1):
+    """The Threefry-2x32 hash (20 rounds) of the counters ``(x0, x1)`` under the key ``(k1, k2)``,
+    as JAX computes it, written out so that XLA fuses the rounds into one pass over the array (JAX's
+    CPU lowering loops over the rounds, each a pass over memory)."""
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x0 = x0 + x1
+            x1 = x0 ^ _rotate_left(x1, r)
+        x0, x1 = x0 + ks[(i + 1) % 3], x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
+
+
+def _normal(key, shape, dtype):
+    """``jax.random.normal(key, shape, dtype)``, the same numbers bit for bit, 1.15 to 1.3 times as
+    fast on a CPU for float32 and float64 with JAX's default partitionable Threefry keys (the
+    counters, the 20 rounds in one fused pass, then JAX's own uniform and ``erf_inv`` transform);
+    any other key, dtype or configuration is passed to ``jax.random.normal``. tests/test_elman.py
+    checks the equality."""
+    size = math.prod(shape)
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    impl = str(jax.random.key_impl(key)) if typed else jax.config.jax_default_prng_impl
+    fast = (
+        jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+        and jax.config.jax_threefry_partitionable
+        and impl == "threefry2x32"
+        and key.shape == (() if typed else (2,))
+        and (typed or key.dtype == jnp.uint32)
+        and size < 2**32
+    )
+    if not fast:
+        return jax.random.normal(key, shape, dtype)
+    k1, k2 = jax.random.key_data(key) if typed else key
+    lo = jax.lax.iota(np.uint32, size).reshape(shape)  # the flat index; its high word is zero
+    b1, b2 = _threefry2x32(k1, k2, jnp.zeros_like(lo), lo)
+    dtype = np.dtype(dtype)
+    nbits, nmant = np.finfo(dtype).bits, np.finfo(dtype).nmant
+    if nbits == 64:
+        uint = np.dtype(np.uint64)
+        bits = jax.lax.shift_left(b1.astype(uint), uint.type(32)) | b2.astype(uint)
+    else:
+        uint = np.dtype(np.uint32)
+        bits = b1 ^ b2
+    # jax.random.uniform on [nextafter(-1, 0), 1), then sqrt(2) erf^{-1}
+    lo_u = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
+    hi_u = np.array(1.0, dtype)
+    mantissa = jax.lax.shift_right_logical(bits, uint.type(nbits - nmant)) | np.array(1.0, dtype).view(uint)
+    u = jax.lax.bitcast_convert_type(mantissa, dtype) - np.array(1.0, dtype)
+    u = jax.lax.max(lo_u, u * (hi_u - lo_u) + lo_u)
+    return jax.lax.mul(np.array(np.sqrt(2), dtype), jax.lax.erf_inv(u))
 
 
 # --------------------------------------------------------------------------- forward pass
@@ -305,12 +365,16 @@ def elman_apply(params: ElmanParams, xs, *, pool: str = "last", activation: str 
 
 
 def _forward(W, U, b, xs, a, phi):
-    """States ``S [T, B, n]`` and derivatives ``phi'(h) [T, B, n]`` of a batch ``xs [B, T, d]``
-    (time-major: each step is one ``[B, n] x [n, n]`` product)."""
-    inp = jnp.einsum("btd,dn->tbn", xs, U) / jnp.sqrt(jnp.asarray(xs.shape[2], xs.dtype)) + b[None, None, :]
+    """States ``S [T, n, B]`` and derivatives ``phi'(h) [T, n, B]`` of a batch ``xs [B, T, d]``,
+    time-major and one column per sequence: each step is one ``[n, n] x [n, B]`` product
+    ``h^{t+1} = a W^T s^t + ...`` with ``W^T`` laid out once: XLA's CPU dot runs ``M @ X`` (the
+    contraction over ``M``'s contiguous rows) 1.5 to 2 times as fast as ``X @ M`` or ``M^T @ X``
+    for ``X`` of a few dozen columns (scripts/bench_kernels.py), which pays for the transpose."""
+    inp = jnp.einsum("btd,dn->tnb", xs, U) / jnp.sqrt(jnp.asarray(xs.shape[2], xs.dtype)) + b[None, :, None]
+    Wt = jax.lax.optimization_barrier(W.T)  # the barrier keeps XLA from folding the transpose into the dot
 
     def body(s, u):
-        s, ds = phi(a * (s @ W) + u)
+        s, ds = phi(a * (Wt @ s) + u)
         return s, (s, ds)
 
     s1, ds1 = phi(inp[0])  # s^0 = 0: the first step has no recurrent product
@@ -319,22 +383,22 @@ def _forward(W, U, b, xs, a, phi):
 
 
 def _backward(W, v, dS, a, pools):
-    """``Delta^t = df/dh^t [T, len(pools) B, n]`` for each pool's readout, from the last step back:
-    ``Delta^t = phi'(h^t) (a v g_t + a W Delta^{t+1})`` with ``g_t = [t = T]`` (``"last"``) or
-    ``1 / T`` (``"mean"``); all pools share each ``[.., n] x [n, n]`` product."""
-    T = dS.shape[0]
-    dS2 = jnp.concatenate([dS] * len(pools), axis=1)  # [T, P B, n]
-    B = dS.shape[1]
+    """``Delta^t = df/dh^t [T, n, len(pools) B]`` (one column per sequence and pool) for each
+    pool's readout, from the last step back: ``Delta^t = phi'(h^t) (a v g_t + a W Delta^{t+1})``
+    with ``g_t = [t = T]`` (``"last"``) or ``1 / T`` (``"mean"``); all pools share each
+    ``[n, n] x [n, .]`` product."""
+    T, _, B = dS.shape
+    dS2 = jnp.concatenate([dS] * len(pools), axis=2)  # [T, n, P B]
     last = (jnp.arange(T) == T - 1).astype(dS.dtype)
     g = jnp.stack([jnp.full((T,), 1.0 / T, dS.dtype) if p == "mean" else last for p in pools], axis=1)  # [T, P]
     g = jnp.repeat(g, B, axis=1)  # [T, P B]
 
     def body(d_next, step):
         ds, gt = step
-        d = ds * (a * gt[:, None] * v[None, :] + a * (d_next @ W.T))
+        d = ds * (a * v[:, None] * gt[None, :] + a * (W @ d_next))
         return d, d
 
-    dT = dS2[-1] * (a * g[-1][:, None] * v[None, :])  # the last step has no successor
+    dT = dS2[-1] * (a * v[:, None] * g[-1][None, :])  # the last step has no successor
     _, D = jax.lax.scan(body, dT, (dS2[:-1], g[:-1]), reverse=True)
     return jnp.concatenate([D, dT[None]])
 
@@ -348,14 +412,14 @@ def _empirical_ntks(params, xs, pools, activation):
     n = params.b.shape[0]
     a = width_scale(params.param, n)
     cw, cu, cb, cv = params.variances if params.param == "ntk" else (1.0, 1.0, 1.0, 1.0)
-    S, dS = _forward(params.W, params.U, params.b, xs, a, phi)  # [T, B, n]
-    D = _backward(params.W, params.v, dS, a, pools)  # [T, P B, n]
+    S, dS = _forward(params.W, params.U, params.b, xs, a, phi)  # [T, n, B]
+    D = _backward(params.W, params.v, dS, a, pools)  # [T, n, P B]
     Xg = jnp.einsum("ptd,qsd->ptqs", xs, xs) / d  # [B, T, B, T]: x^t . x'^s / d
-    Sm = jnp.moveaxis(S, 0, 1)  # [B, T, n]
+    Sm = jnp.transpose(S, (2, 0, 1))  # [B, T, n]
     Gs = jnp.einsum("pti,qsi->ptqs", Sm[:, :-1], Sm[:, :-1])  # s^t . s'^s, t, s < T
     out = []
     for i, pool in enumerate(pools):
-        Dp = jnp.moveaxis(D[:, i * B : (i + 1) * B], 0, 1)  # [B, T, n]
+        Dp = jnp.transpose(D[:, :, i * B : (i + 1) * B], (2, 0, 1))  # [B, T, n]
         Gd = jnp.einsum("pti,qsi->ptqs", Dp, Dp)  # Delta^t . Delta'^s
         pooled = Sm[:, -1] if pool == "last" else jnp.mean(Sm, axis=1)  # [B, n]
         K = cu * jnp.einsum("ptqs,ptqs->pq", Xg, Gd)  # grad_U f = sum_t x^t (Delta^t)^T / sqrt(d)

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from .._checks import ConfigError, check_beta, check_nonnegative_int, check_positive, check_positive_int, require
+from .._model import check_limit_fields
 from ..data.dataset import SOURCES, TARGETS, build_source, build_target
 from ..diagonal.network import ACTIVATIONS, parse_grad
 
@@ -217,6 +218,7 @@ def validate(cfg) -> None:
 
     if "limit" in reads:
         lim = cfg.limit
+        check_limit_fields(lim)  # tol, n_w, n_b, samples, path_samples: the rules of LimitOptions
         require(
             str(lim.method) in ("quadrature", "monte_carlo", "auto"),
             "limit.method",
@@ -233,8 +235,6 @@ def validate(cfg) -> None:
                 lim.get("batches"),
                 "an integer >= 2 (the floor is the spread between the path's batches)",
             )
-            if lim.get("path_samples") is not None:
-                check_positive_int(lim.path_samples, "limit.path_samples")
         _check_histories(lim.P, "limit.P")
         check_nonnegative_int(lim.burn, "limit.burn")
         bags = check_positive_int(lim.get("bags", 1), "limit.bags")
@@ -242,8 +242,6 @@ def validate(cfg) -> None:
             _check_histories(lim.Q, "limit.Q")
         if str(lim.method) == "quadrature" and dim is not None:
             require(dim <= 2, "data.dim", dim, "d <= 2 with limit=quadrature (use limit=monte_carlo)")
-        if lim.get("samples") is not None:
-            check_positive_int(lim.samples, "limit.samples")
 
     if "sweep" in reads:
         sw = cfg.sweep
