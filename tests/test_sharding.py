@@ -22,7 +22,8 @@ print(json.dumps({"devices": len(jax.devices()), "traces": ensemble.TRACES["chun
 
 def _start(tmp_path, name, devices):
     env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"))
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    # appended: the suite's compile flags (conftest) stay
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
     cmd = [sys.executable, "-c", CODE, str(tmp_path / name), str(COMPILE_CACHE or tmp_path / "jax-cache")]
     out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"  # files: no pipe to fill while the other runs
     with open(out, "w") as o, open(err, "w") as e:
