@@ -33,6 +33,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check rnnntk experiments tests scripts
+	$(PY) -m ruff format --check rnnntk experiments tests scripts
 
 # Regenerate the locks from pyproject.toml (needs uv: pip install uv). Python 3.12 and the GPU
 # image are constrained to the 3.11 versions, so every environment runs the same JAX and NumPy.

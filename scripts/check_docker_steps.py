@@ -123,8 +123,12 @@ def main() -> None:
     image_venv = None
     workdir = None
     try:
-        run(f"'{python}' -m venv '{venv}' && '{venv}/bin/python' -m pip install --quiet --upgrade pip",
-            scratch, env, "venv")
+        run(
+            f"'{python}' -m venv '{venv}' && '{venv}/bin/python' -m pip install --quiet --upgrade pip",
+            scratch,
+            env,
+            "venv",
+        )
         env["PATH"] = f"{venv}/bin:{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(venv)
         for n, (ins, arg) in enumerate(steps, 1):
@@ -163,10 +167,14 @@ def main() -> None:
             tags = [f"manylinux_2_{m}_x86_64" for m in range(5, 40)]
             tags += ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64"]
             platforms = " ".join(f"--platform {t}" for t in tags)
-            run(f"python -m pip install --quiet --dry-run --no-deps --ignore-installed --only-binary=:all: "
+            run(
+                f"python -m pip install --quiet --dry-run --no-deps --ignore-installed --only-binary=:all: "
                 f"{platforms} --python-version {version} --implementation cp "
                 f"--target '{scratch}/cuda-target' -r '{scratch}/cuda-only.txt'",
-                workdir, env, f"{len(extra)} pins only in {cuda_lock.name} resolve for Linux (no install)")
+                workdir,
+                env,
+                f"{len(extra)} pins only in {cuda_lock.name} resolve for Linux (no install)",
+            )
         print("check_docker_steps: OK")
     finally:
         if a.keep:

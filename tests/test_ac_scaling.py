@@ -1,6 +1,5 @@
 """actor_critic_scaling: its statistics against direct computations, and a tiny run end to end."""
 
-
 import numpy as np
 import pytest
 from rnnntk.experiments import actor_critic_scaling as acs

@@ -123,8 +123,9 @@ def test_a_single_run_that_cannot_make_its_figure_fails_before_compiling(tmp_pat
 def _part(widths, grid, S=2, C=3, B=4):
     """A synthetic study part whose numbers encode (width, alpha, beta)."""
     alphas = list(dict.fromkeys(a for a, _ in grid))
-    D = np.array([[[[n + 10 * a + 100 * b + s + c / 10 for c in range(C)] for a, b in grid] for s in range(S)]
-                  for n in widths])
+    D = np.array(
+        [[[[n + 10 * a + 100 * b + s + c / 10 for c in range(C)] for a, b in grid] for s in range(S)] for n in widths]
+    )
     return {
         "widths": widths,
         "grid": [list(g) for g in grid],
@@ -132,7 +133,7 @@ def _part(widths, grid, S=2, C=3, B=4):
             "rtrl": {
                 "t": [[n * c for c in range(C)] for n in widths],
                 "D": D.tolist(),
-                "loss": (-D[..., :B - 1]).tolist(),
+                "loss": (-D[..., : B - 1]).tolist(),
                 "bin_t": [[0.1, 0.2, 0.3] for n in widths],
                 "limit_t": [0.0, 1.0],
                 "limit_loss": [[a, a + 1] for a in alphas],
@@ -145,8 +146,15 @@ def _part(widths, grid, S=2, C=3, B=4):
 
 def test_join_studies_places_every_width_and_grid_point(tmp_path):
     """Split over widths and over beta at once; the join equals the part that was made whole."""
-    cfg = compose(["experiment=convergence", "scale=tiny", "sweep.widths=[8,16]", "training.beta=[0.6,0.75]",
-                   "training.alpha=[2,5]"])
+    cfg = compose(
+        [
+            "experiment=convergence",
+            "scale=tiny",
+            "sweep.widths=[8,16]",
+            "training.beta=[0.6,0.75]",
+            "training.alpha=[2,5]",
+        ]
+    )
     spec = spec_from_config(cfg)
     g_all = spec.grid
     whole = _part([8, 16], g_all)

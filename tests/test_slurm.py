@@ -48,8 +48,16 @@ def test_explain_sbatch_error_names_the_field():
 
 
 def test_sbatch_test_args_follow_the_launcher_fields():
-    args = sbatch_test_args({"gpus_per_node": 1, "cpus_per_task": 8, "mem_gb": 64, "timeout_min": 720,
-                             "partition": None, "additional_parameters": {"mail_type": "END"}})
+    args = sbatch_test_args(
+        {
+            "gpus_per_node": 1,
+            "cpus_per_task": 8,
+            "mem_gb": 64,
+            "timeout_min": 720,
+            "partition": None,
+            "additional_parameters": {"mail_type": "END"},
+        }
+    )
     assert args[:2] == ["sbatch", "--test-only"]
     assert {"--gpus-per-node=1", "--cpus-per-task=8", "--mem=64G", "--time=720", "--mail-type=END"} <= set(args)
     assert not any(a.startswith("--partition") for a in args)
@@ -61,18 +69,41 @@ def test_split_sweep_through_slurm_joins_to_one_run(tmp_path):
     from rnnntk.run import compose, run
 
     sweep = tmp_path / "sweep"
-    cmd = [*RNNNTK, "-m", "experiment=convergence", "scale=tiny", "sweep.widths=[8],[16]", "launcher=slurm",
-           "logger=none", "progress=false", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
-           "hydra.launcher.timeout_min=10", f"hydra.sweep.dir={sweep}", f"out_root={tmp_path / 'out'}",
-           f"compile_cache={COMPILE_CACHE}"]
+    cmd = [
+        *RNNNTK,
+        "-m",
+        "experiment=convergence",
+        "scale=tiny",
+        "sweep.widths=[8],[16]",
+        "launcher=slurm",
+        "logger=none",
+        "progress=false",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=2",
+        "hydra.launcher.timeout_min=10",
+        f"hydra.sweep.dir={sweep}",
+        f"out_root={tmp_path / 'out'}",
+        f"compile_cache={COMPILE_CACHE}",
+    ]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, r.stderr[-3000:]
     results = sorted(sweep.glob("sweep.widths=*/results.json"))
     assert [p.parent.name for p in results] == ["sweep.widths=[16]", "sweep.widths=[8]"], r.stderr[-3000:]
     assert list((sweep / ".submitit").glob("*/*_log.out")), "no SLURM job logs: the jobs did not run through sbatch"
     agg = json.loads((sweep / "aggregate" / "results.json").read_text())
-    one = run(compose(["experiment=convergence", "scale=tiny", "logger=none", "progress=false",
-                       "sweep.widths=[8,16]", f"out_root={tmp_path / 'out'}"], out_dir=str(tmp_path / "one")))
+    one = run(
+        compose(
+            [
+                "experiment=convergence",
+                "scale=tiny",
+                "logger=none",
+                "progress=false",
+                "sweep.widths=[8,16]",
+                f"out_root={tmp_path / 'out'}",
+            ],
+            out_dir=str(tmp_path / "one"),
+        )
+    )
     assert len(agg["slopes"]) == len(one["slopes"]) == 2
     for a, b in zip(agg["slopes"], one["slopes"]):
         assert (a["grad"], a["alpha"], a["beta"]) == (b["grad"], b["alpha"], b["beta"])
@@ -84,8 +115,15 @@ def test_gpu_preset_on_a_cpu_cluster_names_the_field(tmp_path):
     gres = subprocess.run(["sinfo", "-h", "-o", "%G"], capture_output=True, text=True, timeout=20).stdout
     if "gpu" in gres:
         pytest.skip("this cluster has GPUs: the GPU preset is valid here")
-    cmd = [*RNNNTK, "-m", "experiment=kernel", "scale=tiny", "launcher=slurm_gpu", "logger=none",
-           f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    cmd = [
+        *RNNNTK,
+        "-m",
+        "experiment=kernel",
+        "scale=tiny",
+        "launcher=slurm_gpu",
+        "logger=none",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr[-3000:]
     assert "Invalid generic resource" in r.stderr and "hydra.launcher.gpus_per_node" in r.stderr

@@ -97,6 +97,7 @@ def test_float32_displacement_keeps_updates_a_naive_float32_update_loses(key):
     # the returned theta_0 + delta is the float32 number nearest the float64 result (1 ulp)
     for a, b in zip(q32, q64):
         np.testing.assert_array_less(jnp.abs(a.astype(jnp.float64) - b), 1.5 * 2.0**-23 * jnp.abs(b) + 1e-30)
+
     # naive float32: fold every update into the parameters themselves (one step at a time, in a
     # scan rather than 2000 dispatches from Python)
     def naive_step(carry, xy):

@@ -144,8 +144,16 @@ def test_online_strict_fails_with_one_line(tmp_path, monkeypatch):
     env.pop("WANDB_API_KEY", None)
     env.pop("WANDB_MODE", None)
     out = subprocess.run(
-        [sys.executable, "-m", "rnnntk.run.cli", "experiment=memory", "scale=tiny", "logger.mode=online_strict",
-         f"hydra.run.dir={tmp_path}/run", f"compile_cache={COMPILE_CACHE}"],
+        [
+            sys.executable,
+            "-m",
+            "rnnntk.run.cli",
+            "experiment=memory",
+            "scale=tiny",
+            "logger.mode=online_strict",
+            f"hydra.run.dir={tmp_path}/run",
+            f"compile_cache={COMPILE_CACHE}",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -323,8 +323,10 @@ def join_studies(spec: StudySpec, parts: list[dict[str, Any]], names: list[str] 
             if alpha is not None and alpha not in p["alphas"]:
                 continue
             return p
-        what = f"estimator {grad}" + (f", width {n}" if n is not None else "") + (
-            f", alpha={point[0]:g}, beta={point[1]:g}" if point is not None else ""
+        what = (
+            f"estimator {grad}"
+            + (f", width {n}" if n is not None else "")
+            + (f", alpha={point[0]:g}, beta={point[1]:g}" if point is not None else "")
         )
         raise RunError(f"no job holds {what}: the sweep is incomplete (jobs: {', '.join(names)})")
 
